@@ -1,0 +1,66 @@
+"""Checks on the study config that JSON schema cannot express.
+
+The schema (config/schema.yaml) fixes types, enums and defaults; this module checks how the
+keys relate to each other, so a wrong study fails before any job runs, naming the key.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from frugalmed.errors import ConfigError
+
+SETTINGS = ("baseline", "amp", "bnb8", "bnb8_half", "amp_bnb8")
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Raise ConfigError for the first inconsistency found."""
+    _check_splits(config.get("splits", {}))
+    _check_scales(config["datasets"])
+    _check_experiments(config)
+
+
+def _check_splits(splits: Mapping[str, Any]) -> None:
+    fractions = [splits.get(k, d) for k, d in (("train", 0.6), ("val", 0.2), ("test", 0.2))]
+    total = sum(fractions)
+    if not math.isclose(total, 1.0, abs_tol=1e-6):
+        raise ConfigError("splits", f"train + val + test must sum to 1, got {total:g}")
+
+
+def _check_scales(datasets: Mapping[str, Any]) -> None:
+    rsna = datasets["rsna"]
+    size = rsna.get("image_size", 256)
+    for scale in rsna.get("scales", [1]):
+        if size % scale:
+            raise ConfigError(
+                "datasets.rsna.scales",
+                f"image_size {size} is not divisible by scale {scale}",
+            )
+
+
+def _check_experiments(config: Mapping[str, Any]) -> None:
+    models = config["models"]
+    rsna_scales = set(config["datasets"]["rsna"].get("scales", [1]))
+    for name, exp in config["experiments"].items():
+        for model in exp["models"]:
+            if model not in models:
+                raise ConfigError(
+                    f"experiments.{name}.models",
+                    f"unknown model '{model}'; define it under 'models' (known: {sorted(models)})",
+                )
+        for setting in exp["settings"]:
+            if setting not in SETTINGS:
+                raise ConfigError(
+                    f"experiments.{name}.settings",
+                    f"unknown setting '{setting}' (known: {list(SETTINGS)})",
+                )
+        for scale in exp.get("scales", [1]):
+            for dataset in exp["datasets"]:
+                allowed = rsna_scales if dataset == "rsna" else {1}
+                if scale not in allowed:
+                    raise ConfigError(
+                        f"experiments.{name}.scales",
+                        f"scale {scale} is not available for {dataset} "
+                        f"(available: {sorted(allowed)}; RSNA scales come from datasets.rsna.scales)",
+                    )

@@ -1,0 +1,5 @@
+# Downloads of the real datasets (local rules: compute nodes often have no internet).
+
+# --- RSNA (Kaggle) ---
+
+# --- LIDC-IDRI (TCIA / IDC) ---

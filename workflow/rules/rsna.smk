@@ -1,0 +1,1 @@
+# rsna stage
