@@ -7,11 +7,29 @@ keys relate to each other, so a wrong study fails before any job runs, naming th
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Mapping
+
+import jsonschema
+import yaml
 
 from frugalmed.errors import ConfigError
 
 SETTINGS = ("baseline", "amp", "bnb8", "bnb8_half", "amp_bnb8")
+
+
+def check_schema(config: Mapping[str, Any], schema_path: str | Path) -> None:
+    """Validate against the JSON schema, raising ConfigError that names the offending key.
+
+    Snakemake's own validate() fills in the defaults; this runs first so the message a user
+    sees says `experiments.main.settings` rather than a schema path.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ConfigError(key, error.message)
 
 
 def check_config(config: Mapping[str, Any]) -> None:

@@ -27,8 +27,7 @@ def assign_patient_splits(
     rng = np.random.default_rng(seed)
     split_of: dict[str, str] = {}
     for _, patients in patient_label.groupby(patient_label, sort=True):
-        names = patients.index.to_numpy()
-        rng.shuffle(names)
+        names = rng.permutation(patients.index.to_numpy())
         for patient, split in zip(names, _allocate(len(names), fractions)):
             split_of[patient] = split
     return pd.Series(

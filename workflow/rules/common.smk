@@ -1,19 +1,5 @@
 # Helper functions shared by every rule file. Logic lives in the frugalmed package.
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-
-from snakemake.exceptions import WorkflowError
-
-from frugalmed.config import check_config
-from frugalmed.errors import ConfigError
 from frugalmed.grid import expand_runs, select
-
-try:
-    check_config(config)
-except ConfigError as err:
-    raise WorkflowError(f"Invalid config: {err}") from None
 
 RUNS = expand_runs(config["experiments"])
 DATASETS = sorted({run.dataset for run in RUNS})
