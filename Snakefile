@@ -15,6 +15,9 @@ from frugalmed.errors import ConfigError
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 try:
     check_schema(config, workflow.source_path("config/schema.yaml"))
     validate(config, "config/schema.yaml", set_default=True)
@@ -30,6 +33,7 @@ include: "workflow/rules/rsna.smk"
 include: "workflow/rules/lidc.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/results.smk"
+include: "workflow/rules/data_figures.smk"
 
 
 rule all:

@@ -26,3 +26,16 @@ def test_write_csv(tmp_path):
     path = tmp_path / "t.csv"
     atomic.write_csv(path, pd.DataFrame({"a": [1, 2]}))
     assert path.read_text().splitlines() == ["a", "1", "2"]
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "shared.json"
+        atomic.write_json(path, {})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

@@ -14,8 +14,10 @@ import jsonschema
 import yaml
 
 from frugalmed.errors import ConfigError
+from frugalmed.train.settings import SETTING_NAMES
 
-SETTINGS = ("baseline", "amp", "bnb8", "bnb8_half", "amp_bnb8")
+# The training settings, defined once in frugalmed.train.settings (torch-free).
+SETTINGS = SETTING_NAMES
 
 
 def check_schema(config: Mapping[str, Any], schema_path: str | Path) -> None:

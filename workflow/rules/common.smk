@@ -1,4 +1,6 @@
 # Helper functions shared by every rule file. Logic lives in the frugalmed package.
+import re
+
 from frugalmed.grid import expand_runs, select
 
 RUNS = expand_runs(config["experiments"])
@@ -15,6 +17,11 @@ wildcard_constraints:
     seed=r"\d+",
     model=r"[A-Za-z0-9_\-]+",
     setting=r"[A-Za-z0-9_]+",
+
+
+def alternatives(names):
+    """A wildcard regex matching exactly these names (nothing, when there are none)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
 def dataset_config(dataset):
@@ -66,4 +73,106 @@ def all_targets():
     targets += expand("results/tables/{dataset}.{ext}", dataset=DATASETS, ext=["csv", "md", "tex"])
     targets += expand("figures/radar_{model}.pdf", model=MODELS)
     targets += expand("figures/downsampling_{model}.pdf", model=DOWNSAMPLING_MODELS)
+    targets += data_figure_targets()
     return targets
+
+
+# --- results stage helpers (aggregation, tables, figures) ---
+
+
+def run_values(field, **fields):
+    """The distinct values of one run field among the configured runs matching `fields`.
+
+    For report captions and figure rules: which settings/seeds/models a target covers.
+    Settings come in the contract's order (baseline, amp, bnb8, bnb8_half, amp_bnb8, others).
+    """
+    from frugalmed.results.summary import setting_order
+
+    values = sorted({getattr(run, field) for run in select(RUNS, **fields)})
+    return setting_order(values) if field == "setting" else values
+
+
+def radar_metrics(wildcards):
+    """metrics.json of one model's scale-1 runs: all a radar figure needs, nothing more."""
+    paths = run_metrics(model=wildcards.model, scale=1)
+    if not paths:
+        raise WorkflowError(
+            f"figures/radar_{wildcards.model}.pdf: no configured run of model "
+            f"'{wildcards.model}' at scale 1; add it to an experiment in the config"
+        )
+    return paths
+
+
+def downsampling_settings(model):
+    """Settings run on RSNA at a scale other than 1 for `model` (the downsampling experiment)."""
+    from frugalmed.results.summary import setting_order
+
+    return setting_order(
+        sorted({r.setting for r in select(RUNS, dataset="rsna", model=model) if r.scale != 1})
+    )
+
+
+def downsampling_metrics(wildcards):
+    """metrics.json of the model's RSNA runs, every scale, in the downsampling settings."""
+    settings = downsampling_settings(wildcards.model)
+    if not settings:
+        raise WorkflowError(
+            f"figures/downsampling_{wildcards.model}.pdf: model '{wildcards.model}' has no "
+            "configured RSNA run at a scale other than 1; add one to an experiment's scales"
+        )
+    return [
+        run.metrics_path
+        for run in select(RUNS, dataset="rsna", model=wildcards.model)
+        if run.setting in settings
+    ]
+
+
+# --- data figures helpers (paper Figures 1 and 3; rules in data_figures.smk) ---
+
+
+def data_figure_targets():
+    """PDF and PNG of the data figures of the datasets the study uses."""
+    names = []
+    if "rsna" in DATASETS:
+        names += ["rsna_samples", "rsna_age"]
+        if len(dataset_config("rsna")["scales"]) > 1:
+            names.append("downsampling_examples")
+    if "lidc" in DATASETS:
+        names.append("lidc_samples")
+    return expand("figures/{name}.{ext}", name=names, ext=["pdf", "png"])
+
+
+def rsna_base_images():
+    """The RSNA array at the smallest configured scale (the base size when scale 1 is configured)."""
+    scale = min(dataset_config("rsna")["scales"])
+    return data_outputs("rsna")[f"images_s{scale}"]
+
+
+def rsna_scale_images(wildcards):
+    """images_s{scale}.npy of every configured RSNA scale, named images_s{scale}."""
+    return {k: v for k, v in data_outputs("rsna").items() if k.startswith("images_s")}
+
+
+def data_figure_report(name, title, fmt):
+    """Wrap a data figure for `snakemake --report` (category Data, caption beside the rule files)."""
+    return report(
+        f"figures/{name}.{fmt}",
+        caption=f"../report/data_{name}.rst",
+        category="Data",
+        labels={"figure": title, "format": fmt.upper()},
+    )
+
+
+def train_checkpoint(wildcards):
+    """A training job's resume checkpoint: outside its outputs, so a failed job keeps it."""
+    return (
+        "results/checkpoints/{dataset}/s{scale}/{model}/{setting}/seed{seed}/last.pt".format(
+            **wildcards
+        )
+    )
+
+
+def pretrained_weights():
+    """train.pretrained when it is a local weights file (an input, so new weights re-train); else []."""
+    pretrained = config["train"]["pretrained"]
+    return pretrained if isinstance(pretrained, str) else []

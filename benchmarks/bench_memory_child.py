@@ -1,0 +1,46 @@
+"""Child process of bench_memory: preprocess one cohort, print what was done as one JSON line.
+
+Run as its own process so that its peak RSS (read by the parent through os.wait4) is that of
+this preprocessing alone.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent / "src"))
+
+
+def vm_hwm_mb() -> float:
+    """Peak resident set of this process since its exec (Linux /proc/self/status VmHWM).
+
+    Not ru_maxrss: Linux carries the parent's high-water mark into a (v)forked child across
+    exec, so a child started by a big parent reports the parent's peak there.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def main(raw_dir: str, out_dir: str, image_size: str, scales: str) -> None:
+    import bench_frugalmed_rsna
+    import frugalmed.rsna.preprocess  # noqa: F401 - imports counted in the floor below
+
+    after_imports = vm_hwm_mb()
+    start = time.perf_counter()
+    kept = bench_frugalmed_rsna.preprocess_cohort(
+        Path(raw_dir), Path(out_dir), int(image_size), [int(s) for s in scales.split(",")], threads=1)
+    print(json.dumps({"kept": kept, "seconds": time.perf_counter() - start,
+                      "peak_rss_mb": vm_hwm_mb(), "rss_after_imports_mb": after_imports,
+                      "worker_children_max_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,244 @@
+"""frugalmed's benchmark suite: every ratio in one run, written to results/latest.json and .md.
+
+    .venv/bin/python benchmarks/run.py            # full (about 20-30 min on 2 cores)
+    .venv/bin/python benchmarks/run.py --smoke    # seconds; what CI runs (tests/test_benchmarks_smoke.py)
+
+Every comparison is a ratio of methods run interleaved on the same items in this one run
+(see bench_timing.py); absolute times are printed for orientation only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(REPO / "src"))
+
+from bench_report import Report, machine  # noqa: E402
+
+log = logging.getLogger("benchmarks")
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Sizes of one benchmark run."""
+
+    name: str
+    n_cohort: int  # images per transfer syntax in the (cached) cohort
+    rows: int
+    cols: int
+    n_pipeline: int  # images per transfer syntax for the preprocessing comparison
+    n_decoders: int  # images per transfer syntax for the decoder comparison
+    n_unique: int
+    image_size: int
+    scales: list[int]
+    scaling_images: int
+    scaling_repeats: int
+    memory_sizes: tuple[int, int]
+    memory_rows: int
+    memory_cols: int
+    train: dict = field(default_factory=dict)
+    train_repeats: int = 3
+    workflow_config: str = "config/paper.yaml"
+    workflow_factor: int = 10
+    workflow_repeats: int = 3
+
+
+FULL = Mode(
+    name="full", n_cohort=100, rows=3000, cols=2400, n_pipeline=60, n_decoders=12, n_unique=6, image_size=256,
+    scales=[1, 2, 4, 8], scaling_images=60, scaling_repeats=3, memory_sizes=(200, 2000),
+    memory_rows=256, memory_cols=208, train=dict(n_images=640, epochs=4), train_repeats=3,
+)
+SMOKE = Mode(
+    name="smoke", n_cohort=4, rows=512, cols=416, n_pipeline=4, n_decoders=3, n_unique=2, image_size=64,
+    scales=[1, 2, 4], scaling_images=6, scaling_repeats=1, memory_sizes=(20, 200),
+    memory_rows=96, memory_cols=80, train=dict(n_images=80, epochs=1), train_repeats=1,
+    workflow_config="config/config.yaml", workflow_factor=10, workflow_repeats=1,
+)
+
+SECTIONS = ("rsna", "train", "workflow", "memory")
+
+
+def rsna_section(report: Report, mode: Mode, scratch: Path) -> None:
+    import bench_rsna
+    from bench_cohort import CohortSpec, build_cohort
+
+    cohort_dir = scratch / f"frugalmed-bench-cohort-{mode.rows}x{mode.cols}-{mode.n_cohort}"
+    files = build_cohort(cohort_dir, CohortSpec(n_images=mode.n_cohort, rows=mode.rows, cols=mode.cols,
+                                                n_unique=mode.n_unique))
+    report.details["cohort"] = {"dir": str(cohort_dir), "rows": mode.rows, "cols": mode.cols,
+                                "bits_stored": 12, "images_per_syntax": mode.n_cohort,
+                                "timed_per_syntax": mode.n_pipeline,
+                                "distinct_encoded_images_per_syntax": mode.n_unique}
+    titles = {"j2k": "JPEG 2000 lossless (1.2.840.10008.1.2.4.90)", "jpegls1": "JPEG lossless SV1 (1.2.840.10008.1.2.4.70)"}
+    report.details["decoders"] = {}
+    report.details["pipeline"] = {}
+    for syntax, paths in files.items():
+        label = "J2K" if syntax == "j2k" else "JPEG-LL SV1"
+        table, missing = bench_rsna.compare_decoders(paths[: mode.n_decoders], syntax, mode.image_size)
+        report.details["decoders"][titles[syntax]] = table
+        report.details.setdefault("decoders_missing", {})[syntax] = missing
+        full = [d for d in table if not d["reduce"] and d["check"] == "exact"]
+        if full:
+            report.add("rsna", f"{label}: fastest full decoder", full[0]["images_per_s"], "images/s",
+                       note=f"{full[0]['decoder']}; all: " + ", ".join(f"{d['decoder']} {d['check']}" for d in table)
+                       + (f"; not installed: {', '.join(missing)}" if missing else ""))
+        res = _guarded(report, "rsna", f"{label}: preprocessing",
+                       lambda: bench_rsna.compare_pipeline(paths[: mode.n_pipeline], syntax, mode.image_size,
+                                                           mode.scales, scratch, table))
+        if res is None:
+            continue
+        report.details["pipeline"][syntax] = res
+        note = f"{res['n_images']} images {mode.rows}x{mode.cols}, target {mode.image_size} px, scales {mode.scales}"
+        for method, per_s in res["images_per_s"].items():
+            report.add("rsna", f"{label}: {method}", per_s, "images/s", note=note if method == "frugalmed" else "")
+        report.add("rsna", f"{label}: frugalmed time / fastest decode path", res["frugalmed_vs_fastest_path"],
+                   goal="≤ 1.25", met=_le(res["frugalmed_vs_fastest_path"], 1.25),
+                   note=f"fastest path: {res['fastest_path_decoder']} (decoding alone); frugalmed decodes with "
+                   f"{res['decoder_frugalmed']}")
+        report.add("rsna", f"{label}: frugalmed time / fastest full-resolution decode", res["frugalmed_vs_decode"],
+                   note=f"{res['decoder_fastest']}")
+        if res["frugalmed_vs_same_decoder"] is not None:
+            report.add("rsna", f"{label}: frugalmed time / decode with its own decoder", res["frugalmed_vs_same_decoder"],
+                       note=f"decoder: {res['decoder_frugalmed']}")
+        if res["frugalmed_vs_reduced"] is not None and res["fastest_path"] != "reduced decode (fastest)":
+            report.add("rsna", f"{label}: frugalmed time / reduced-resolution decode", res["frugalmed_vs_reduced"],
+                       note=f"{res['reduced_decoder']}: the limit at a {mode.image_size} px target "
+                       f"(resolution level 2^-{res['reduce_level']})")
+        report.add("rsna", f"{label}: speed-up over naive baseline", res["naive_vs_frugalmed"],
+                   goal="≥ 10 (J2K)" if syntax == "j2k" else "", met=_ge(res["naive_vs_frugalmed"], 10) if syntax == "j2k" else None,
+                   note="naive = pydicom pixel_array + skimage resize(anti_aliasing=True), one process")
+    scaling = _guarded(report, "rsna", "workers 2 vs 1",
+                       lambda: bench_rsna.worker_scaling(files["j2k"][: mode.scaling_images], mode.image_size,
+                                                         mode.scales, scratch, mode.scaling_repeats))
+    if scaling is not None:
+        report.details["worker_scaling"] = scaling
+        report.add("rsna", "speed-up, 2 workers vs 1 (J2K cohort)", scaling["speedup_2_vs_1"], goal="≈ 2 (≥ 1.8)",
+                   met=_ge(scaling["speedup_2_vs_1"], 1.8),
+                   note=f"{scaling['n_images']} images x {scaling['repeats']} repeats; 2 cores shared with other processes")
+
+
+def train_section(report: Report, mode: Mode, scratch: Path) -> None:
+    import bench_train
+
+    res = _guarded(report, "train", "training loop",
+                   lambda: bench_train.run(bench_train.TrainSpec(**mode.train), mode.train_repeats, scratch))
+    if res is None:
+        return
+    report.details["train"] = res
+    report.add("train", "steps/s, frugalmed run ÷ bare PyTorch (whole run)", res["whole_run_ratio"], goal="≥ 0.95",
+               met=_ge(res["whole_run_ratio"], 0.95),
+               note=f"{res['steps']} steps; codecarbon ({res['energy_source']}), peak memory ({res['memory_source']}), "
+               "checkpoint per epoch, validation, test, metrics; bare loop: tensors in memory, nothing measured")
+    report.add("train", "steps/s, frugalmed ÷ bare (training passes only)", res["train_pass_ratio"],
+               note="per-step overhead without the fixed per-run costs")
+    report.add("train", "share of training-step time waiting for data", 100 * res["data_wait_share"], "%",
+               goal="≤ 5 %", met=_le(res["data_wait_share"], 0.05), note="DataLoader next() inside the real train_run")
+
+
+def workflow_section(report: Report, mode: Mode, scratch: Path) -> None:
+    import bench_workflow
+
+    cfg = Path(mode.workflow_config).stem
+    res = _guarded(report, "workflow", "snakemake -n",
+                   lambda: bench_workflow.run(REPO / mode.workflow_config, REPO / "config/config.yaml",
+                                              mode.workflow_factor, mode.workflow_repeats, scratch, label=cfg))
+    if res is None:
+        return
+    report.details["workflow"] = res
+    small, large = list(res["jobs"])
+    for name in (small, large):
+        report.add("workflow", f"snakemake -n, {name} ({res['jobs'][name]} jobs)", res["seconds"][name], "s",
+                   goal="seconds (< 60 s)", met=res["seconds"][name] < 60, note=f"--configfile {mode.workflow_config}")
+    growth = res["time_ratio"] / res["job_ratio"]
+    report.add("workflow", f"time growth ÷ job growth ({large} vs {small})", growth, goal="≤ 1.1 (linear or better)",
+               met=_le(growth, 1.1), note=f"jobs x{res['job_ratio']:.2f}, time x{res['time_ratio']:.2f}")
+
+
+def memory_section(report: Report, mode: Mode, scratch: Path) -> None:
+    import bench_memory
+
+    res = _guarded(report, "memory", "peak RSS",
+                   lambda: bench_memory.run(mode.memory_sizes, mode.memory_rows, mode.memory_cols,
+                                            mode.image_size, mode.scales, scratch))
+    if res is None:
+        return
+    report.details["memory"] = res
+    for n, r in res["by_size"].items():
+        report.add("memory", f"peak RSS, preprocessing {n} images", r["peak_rss_mb"], "MB",
+                   note=f"{mode.memory_rows}x{mode.memory_cols} px, one process (threads=1), VmHWM; "
+                   f"after imports {r['rss_after_imports_mb']:.0f} MB; {r['seconds']:.1f} s")
+    small, large = mode.memory_sizes
+    report.add("memory", f"peak RSS ratio, {large} ÷ {small} images", res["ratio"], goal="≤ 1.1 (flat)",
+               met=_le(res["ratio"], 1.1))
+
+
+def _le(value: float | None, limit: float) -> bool | None:
+    return None if value is None or not math.isfinite(value) else value <= limit
+
+
+def _ge(value: float | None, limit: float) -> bool | None:
+    return None if value is None or not math.isfinite(value) else value >= limit
+
+
+def _guarded(report: Report, section: str, name: str, work: Callable[[], dict]) -> dict | None:
+    """Run one benchmark; a failure becomes a 'not measured' row saying why, not a crash."""
+    try:
+        return work()
+    except Exception as err:  # noqa: BLE001 - reported, with its traceback in the JSON
+        log.error("%s / %s failed: %s", section, name, err)
+        report.add(section, name, None, note=f"not measured: {type(err).__name__}: {err}"[:300])
+        report.details.setdefault("errors", []).append(
+            {"section": section, "name": name, "traceback": traceback.format_exc()})
+        return None
+
+
+RUNNERS = {"rsna": rsna_section, "train": train_section, "workflow": workflow_section, "memory": memory_section}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: a correctness run of every benchmark")
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="where latest.json/.md go")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()),
+                        help="where cohorts and scratch workflow directories go (cohorts are cached there)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log.setLevel(logging.INFO)
+    os.environ.setdefault("CODECARBON_LOG_LEVEL", "error")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    mode = SMOKE if args.smoke else FULL
+    report = Report(mode.name)
+    report.details["machine_at_start"] = machine()
+    started = time.perf_counter()
+    for section in args.only:
+        log.info("section %s", section)
+        RUNNERS[section](report, mode, args.scratch)
+    report.details["wall_s"] = time.perf_counter() - started
+    report.details["machine_at_end"] = machine()
+
+    from frugalmed.atomic import write_json, write_text
+
+    write_json(args.out / "latest.json", report.to_json())
+    write_text(args.out / "latest.md", report.to_markdown())
+    print(report.to_markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

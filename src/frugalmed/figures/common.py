@@ -1,0 +1,97 @@
+"""Shared plumbing for the data figures: loading the contract's arrays, saving PDF+PNG atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are built headless, on cluster nodes too
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from frugalmed.atomic import atomic_path  # noqa: E402
+from frugalmed.errors import FrugalmedError  # noqa: E402
+
+PathLike = str | os.PathLike[str]
+
+#: Resolution of the PNG copies (the PDF is vector apart from the images themselves).
+PNG_DPI = 200
+
+
+def load_manifest(path: PathLike, required: list[str]) -> pd.DataFrame:
+    """Read a manifest.csv and check it has the columns a figure needs."""
+    path = Path(path)
+    if not path.is_file():
+        raise FrugalmedError(f"{path}: manifest not found; run the dataset's preprocessing rule first")
+    manifest = pd.read_csv(path)
+    missing = [c for c in required if c not in manifest.columns]
+    if missing:
+        raise FrugalmedError(
+            f"{path}: manifest lacks column(s) {missing}; it has {list(manifest.columns)}. "
+            "Rebuild it with the current preprocessing rule."
+        )
+    return manifest
+
+
+def load_images(path: PathLike, n_rows: int) -> np.ndarray:
+    """Memory-map an images_s{scale}.npy and check it is row-aligned with its manifest."""
+    path = Path(path)
+    if not path.is_file():
+        raise FrugalmedError(f"{path}: image array not found; run the dataset's preprocessing rule first")
+    images = np.load(path, mmap_mode="r")
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise FrugalmedError(f"{path}: expected a uint8 (N, H, W) array, got {images.dtype} {images.shape}")
+    if images.shape[0] != n_rows:
+        raise FrugalmedError(
+            f"{path}: {images.shape[0]} images but the manifest has {n_rows} rows; "
+            "the two must be rebuilt together"
+        )
+    return images
+
+
+def show_grey(ax: Axes, image: np.ndarray, extent: tuple[float, float, float, float] | None = None) -> None:
+    """Draw a uint8 image with its true polarity (0 = black, 255 = white), no axes clutter."""
+    ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest", extent=extent)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def grid_shape(n: int, max_cols: int) -> tuple[int, int]:
+    """Rows and columns of a near-square grid holding n panels."""
+    cols = max(1, min(max_cols, n))
+    rows = max(1, -(-n // cols))
+    return rows, cols
+
+
+def save_figure(fig: Figure, pdf_path: PathLike, png_path: PathLike | None = None) -> None:
+    """Write the figure as PDF (and PNG) atomically, then release it."""
+    try:
+        with atomic_path(pdf_path) as tmp:
+            fig.savefig(tmp, format="pdf", bbox_inches="tight")
+        if png_path is not None:
+            with atomic_path(png_path) as tmp:
+                fig.savefig(tmp, format="png", dpi=PNG_DPI, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+
+
+def log_to_file(path: PathLike) -> None:
+    """Send this process's log records (ours and matplotlib's warnings) to a rule's log file."""
+    import logging
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=str(path),
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    logging.captureWarnings(True)

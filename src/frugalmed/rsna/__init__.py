@@ -1,0 +1,1 @@
+"""RSNA Screening Mammography: cohort selection, DICOM decoding, resizing, preprocessing, download."""

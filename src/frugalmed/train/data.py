@@ -1,0 +1,98 @@
+"""The training data: a manifest's splits over a memory-mapped uint8 image array."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from frugalmed.errors import FrugalmedError
+
+SPLITS = ("train", "val", "test")
+REQUIRED_COLUMNS = ("sample_id", "patient_id", "split", "label")
+
+
+class ImageArrayDataset(Dataset):
+    """Rows of a (N, H, W) uint8 array as (1, H, W) float tensors, normalised, with their labels.
+
+    The array stays memory-mapped: only the rows a batch needs are read.
+    """
+
+    def __init__(self, images: np.ndarray, rows: np.ndarray, labels: np.ndarray,
+                 mean: float, std: float) -> None:
+        self.images, self.rows, self.labels = images, rows, labels
+        self.mean, self.std = mean, std
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pixels = torch.from_numpy(np.asarray(self.images[self.rows[index]], dtype=np.float32))
+        image = (pixels / 255.0 - self.mean) / self.std
+        return image.unsqueeze(0), torch.tensor([self.labels[index]], dtype=torch.float32)
+
+
+@dataclass
+class SplitData:
+    """The three splits of one dataset at one scale, plus facts the metrics report."""
+
+    datasets: dict[str, ImageArrayDataset]
+    image_size: int
+    mean: float
+    std: float
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {name: {"n": len(ds), "positives": int(ds.labels.sum())}
+                for name, ds in self.datasets.items()}
+
+
+def load_splits(manifest_path: str | Path, images_path: str | Path) -> SplitData:
+    """Read the manifest and the image array; check they agree; normalise with train statistics."""
+    manifest = pd.read_csv(manifest_path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
+    if missing:
+        raise FrugalmedError(f"{manifest_path}: missing columns {missing}; "
+                             f"expected at least {list(REQUIRED_COLUMNS)}")
+    images = np.load(images_path, mmap_mode="r")
+    if images.ndim != 3 or images.dtype != np.uint8 or images.shape[1] != images.shape[2]:
+        raise FrugalmedError(f"{images_path}: expected a uint8 array (N, H, W) of square images, "
+                             f"got {images.dtype} {images.shape}")
+    if len(images) != len(manifest):
+        raise FrugalmedError(f"{images_path} has {len(images)} images but {manifest_path} has "
+                             f"{len(manifest)} rows; rebuild the dataset (row i = image i)")
+    labels = manifest["label"].to_numpy()
+    if not np.isin(labels, (0, 1)).all():
+        raise FrugalmedError(f"{manifest_path}: column 'label' must be 0 or 1")
+    split = manifest["split"].astype(str).to_numpy()
+    unknown = sorted(set(split) - set(SPLITS))
+    if unknown:
+        raise FrugalmedError(f"{manifest_path}: unknown split values {unknown} (allowed {SPLITS})")
+    rows = {name: np.flatnonzero(split == name) for name in SPLITS}
+    empty = [name for name, r in rows.items() if len(r) == 0]
+    if empty:
+        raise FrugalmedError(f"{manifest_path}: no samples in split(s) {empty}")
+    train = np.asarray(images[np.sort(rows["train"])], dtype=np.float64) / 255.0
+    mean, std = float(train.mean()), float(train.std()) or 1.0
+    datasets = {name: ImageArrayDataset(images, r, labels[r].astype(np.float32), mean, std)
+                for name, r in rows.items()}
+    return SplitData(datasets, int(images.shape[1]), mean, std)
+
+
+def make_loader(dataset: ImageArrayDataset, batch_size: int, num_workers: int,
+                shuffle_seed: int | None = None) -> DataLoader:
+    """A DataLoader; shuffled with its own seeded generator when shuffle_seed is given.
+
+    A per-epoch seed (not the global RNG) fixes the batch order, so a resumed run sees the same
+    batches as an uninterrupted one.
+    """
+    generator = None
+    if shuffle_seed is not None:
+        generator = torch.Generator().manual_seed(shuffle_seed)
+    # A last training batch of one sample breaks BatchNorm; drop it only in that case.
+    drop_last = shuffle_seed is not None and len(dataset) % batch_size == 1
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle_seed is not None,
+                      generator=generator, num_workers=num_workers, drop_last=drop_last)

@@ -1,0 +1,1 @@
+"""How a training run's cost is measured: energy (codecarbon) and peak memory."""

@@ -1,0 +1,6 @@
+"""Rule radar: one model's scale-1 runs -> figures/radar_{model}.pdf + .png."""
+from frugalmed.results.cli import radar, setup_logging
+
+setup_logging(snakemake.log[0])
+radar(list(snakemake.input.metrics), snakemake.wildcards.model,
+      snakemake.output.pdf, snakemake.output.png)
