@@ -4,7 +4,10 @@ The preprocessing writes each image into memory-mapped output arrays as it goes,
 memory should not grow with the number of images. Each size runs in a fresh child process
 (one preprocessing process, threads=1) that reports its own peak resident set (VmHWM from
 /proc/self/status); ru_maxrss from os.wait4 is not used because Linux carries the parent's
-high-water mark into a vforked child across exec.
+high-water mark into a vforked child across exec. The child also samples its anonymous
+resident memory (RssAnon), which leaves out the file-backed pages of the memory-mapped
+outputs: those count in the resident set while mapped, but are page cache the kernel can
+write back and drop.
 """
 
 from __future__ import annotations
@@ -47,4 +50,5 @@ def run(sizes: tuple[int, int], rows: int, cols: int, image_size: int, scales: l
             results[n] = peak_rss_mb(root, Path(out), image_size, scales)
     small, large = sizes
     return {"sizes": list(sizes), "by_size": results,
-            "ratio": results[large]["peak_rss_mb"] / results[small]["peak_rss_mb"]}
+            "ratio": results[large]["peak_rss_mb"] / results[small]["peak_rss_mb"],
+            "anon_ratio": results[large]["peak_anon_mb"] / results[small]["peak_anon_mb"]}

@@ -50,16 +50,21 @@ def require_cluster() -> Cluster:
     cpu = os.environ.get("FRUGALMED_SLURM_CPU_PARTITION", "cpu")
     gpu = os.environ.get("FRUGALMED_SLURM_GPU_PARTITION", "gpu")
     account = os.environ.get("FRUGALMED_SLURM_ACCOUNT", "frugalmed") or None
-    proc = _run(["sinfo", "-h", "-N", "-o", "%P|%T|%c|%m|%G"])
+    try:
+        proc = _run(["sinfo", "-h", "-N", "-o", "%P|%T|%c|%m|%G"], timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`sinfo` did not answer within 60 s; {START_HINT}")
     if proc.returncode != 0:
         pytest.fail(f"`sinfo` found no SLURM controller ({proc.stderr.strip()}); {START_HINT}")
     rows = [line.split("|") for line in proc.stdout.split()]
     partitions = {row[0].rstrip("*"): row for row in rows}
     for name in (cpu, gpu):
         if name not in partitions:
-            pytest.fail(f"SLURM has no partition {name!r} (has {sorted(partitions)}); {START_HINT}")
+            pytest.fail(f"SLURM has no partition {name!r} (has {sorted(partitions)}); "
+                        f"{START_HINT}")
         if not re.match(r"idle|mixed|allocated", partitions[name][1]):
-            pytest.fail(f"partition {name!r} node is {partitions[name][1]!r}, not idle; {START_HINT}")
+            pytest.fail(f"partition {name!r} node is {partitions[name][1]!r}, not idle; "
+                        f"{START_HINT}")
     if "gpu" not in partitions[gpu][4]:
         pytest.fail(f"partition {gpu!r} offers no gres `gpu` ({partitions[gpu][4]}); {START_HINT}")
     # sacct needs slurmdbd; without it (the test cluster) the plugin must poll squeue.
@@ -118,7 +123,7 @@ def scontrol_jobs(workdir: Path) -> list[dict[str, str]]:
 
 
 def rule_of(job: dict[str, str]) -> str:
-    """The rule a job ran, from the comment the executor plugin sets (rule_<name>[_wildcards_..])."""
+    """The rule a job ran, from the comment the plugin sets: rule_<name>[_wildcards_<values>]."""
     comment = job.get("Comment", "")
     return comment.removeprefix("rule_").split("_wildcards_")[0]
 
@@ -131,3 +136,19 @@ def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "cond
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def train_runtime(attempt: int) -> int:
+    """Minutes of wall time profiles/slurm gives a training job at `attempt` (as Snakemake does)."""
+    from snakemake.resources import Resource
+
+    raw = yaml.safe_load(PROFILE.read_text())["set-resources"]["train"]["runtime"]
+    return int(Resource.cli_evaluator("runtime", str(raw), wildcards={}, input=[],
+                                      attempt=attempt, threads=1, async_run=None))
+
+
+def slurm_time(minutes: int) -> str:
+    """A time limit as scontrol prints it: [D-]HH:MM:SS."""
+    days, rest = divmod(minutes, 24 * 60)
+    text = f"{rest // 60:02d}:{rest % 60:02d}:00"
+    return f"{days}-{text}" if days else text

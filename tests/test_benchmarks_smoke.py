@@ -29,6 +29,7 @@ EXPECTED_ROWS = {
         "JPEG-LL SV1: frugalmed time / fastest decode path",
         "JPEG-LL SV1: speed-up over naive baseline",
         "speed-up, 2 workers vs 1",
+        "CPU seconds per image, 2 workers ÷ 1",
     ],
     "train": [
         "steps/s, frugalmed run ÷ bare PyTorch (whole run)",
@@ -36,7 +37,8 @@ EXPECTED_ROWS = {
         "share of training-step time waiting for data",
     ],
     "workflow": ["snakemake -n, config (", "snakemake -n, config x10 seeds (", "time growth ÷ job growth"],
-    "memory": ["peak RSS, preprocessing 20 images", "peak RSS, preprocessing 200 images", "peak RSS ratio"],
+    "memory": ["peak RSS, preprocessing 20 images", "peak RSS, preprocessing 200 images", "peak RSS ratio",
+               "peak anonymous RSS, preprocessing 200 images", "peak anonymous RSS ratio"],
 }
 
 

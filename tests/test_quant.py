@@ -149,8 +149,8 @@ def test_mean_of_many_conv_weight_gradients_converges_to_the_exact_one():
         return torch.autograd.grad((out * w_out).sum(), [conv.weight])[0]
 
     single = rel_err(one(), exact)
-    mean = rel_err(torch.stack([one() for _ in range(400)]).mean(0), exact)
-    assert mean < single / 8, (single, mean)  # sqrt(400) = 20 in theory
+    mean = rel_err(torch.stack([one() for _ in range(256)]).mean(0), exact)
+    assert mean < single / 6, (single, mean)  # sqrt(256) = 16 in theory
 
 
 MODULES = {
@@ -217,13 +217,30 @@ def _small_densenet() -> nn.Module:
                              in_chans=1, num_classes=1)
 
 
+def _small_efficientnet() -> nn.Module:
+    timm = pytest.importorskip("timm")
+    # EfficientNet-B0's blocks (depthwise conv, squeeze-excite, SiLU), 0.8 M parameters
+    return timm.create_model("tinynet_e", in_chans=1, num_classes=1)
+
+
+def _small_vit() -> nn.Module:
+    timm = pytest.importorskip("timm")
+    return timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, in_chans=1,
+                             num_classes=1)
+
+
 def _mlp() -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(256, 64), nn.ReLU(), nn.Dropout(0.1),
                          nn.Linear(64, 1))
 
 
-@pytest.mark.parametrize("factory", [_small_densenet, _mlp], ids=["densenet", "mlp"])
-def test_quantised_model_keeps_parameters_state_dict_and_exact_forward(factory):
+MODEL_FACTORIES = {"densenet": _small_densenet, "efficientnet": _small_efficientnet,
+                   "vit": _small_vit, "mlp": _mlp}
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_FACTORIES))
+def test_quantised_model_keeps_parameters_state_dict_and_exact_forward(name):
+    factory = MODEL_FACTORIES[name]
     ref = factory().eval()
     model = factory()
     model.load_state_dict(ref.state_dict())
@@ -234,7 +251,7 @@ def test_quantised_model_keeps_parameters_state_dict_and_exact_forward(factory):
     assert list(model.state_dict()) == keys_before
     assert [id(p) for p in model.parameters()] == params_before
     model.load_state_dict(ref.state_dict())  # checkpoints of the plain model load
-    x = torch.randn(2, 1, 16, 16) if factory is _mlp else torch.randn(2, 1, 32, 32)
+    x = torch.randn(2, 1, 16, 16) if name == "mlp" else torch.randn(2, 1, 32, 32)
     model.eval()
     with torch.no_grad():
         assert torch.equal(model(x), ref(x))
@@ -242,19 +259,28 @@ def test_quantised_model_keeps_parameters_state_dict_and_exact_forward(factory):
         assert torch.allclose(model(x), ref(x), atol=1e-5)
 
 
-def test_quantised_densenet_parameter_gradients_match_fp32():
-    ref = _small_densenet().train()
-    model = _small_densenet().train()
+# one-step gradient of all parameters vs fp32: (min cosine, max relative L2 error)
+MODEL_GRAD_TOL = {"densenet": (0.995, 0.06), "efficientnet": (0.99, 0.15),
+                  "vit": (0.995, 0.06)}
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_GRAD_TOL))
+def test_quantised_model_parameter_gradients_match_fp32(name):
+    factory = MODEL_FACTORIES[name]
+    ref = factory().train()
+    model = factory().train()
     model.load_state_dict(ref.state_dict())
     quantize_model(model)
-    x = torch.randn(4, 1, 64, 64)
+    assert not model.act8_skipped
+    x = torch.randn(4, 1, 32, 32)
     for m in (ref, model):
         m(x).sum().backward()
-    ref_g = torch.cat([p.grad.flatten() for p in ref.parameters()])
-    got_g = torch.cat([p.grad.flatten() for p in model.parameters()])
+    ref_g = torch.cat([p.grad.flatten() for p in ref.parameters()]).double()
+    got_g = torch.cat([p.grad.flatten() for p in model.parameters()]).double()
     cosine = F.cosine_similarity(ref_g, got_g, dim=0).item()
-    assert cosine > 0.99, cosine
-    assert rel_err(got_g, ref_g) < 0.1
+    min_cos, max_err = MODEL_GRAD_TOL[name]
+    assert cosine > min_cos, cosine
+    assert rel_err(got_g, ref_g) < max_err
 
 
 def test_saved_bytes_of_a_linear_layer_are_its_input():
@@ -347,7 +373,7 @@ def test_act8_training_learns_a_synthetic_task():
     model = quantize_model(_tiny_net())
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.train()
-    for _epoch in range(3):
+    for _epoch in range(2):
         for i in range(0, len(x_train), 32):
             loss = F.binary_cross_entropy_with_logits(model(x_train[i:i + 32]).squeeze(1),
                                                       y_train[i:i + 32])
@@ -360,3 +386,26 @@ def test_act8_training_learns_a_synthetic_task():
     auc = roc_auc_score(y_test.numpy(), scores.numpy())
     print(f"act8 tiny-net test AUC: {auc:.3f}")
     assert auc > 0.9, auc
+
+
+def test_attention_gradients_match_sdpa():
+    from frugalmed.quant.functions import attention_act8
+
+    q, k, v = (torch.randn(2, 3, 10, 16, requires_grad=True) for _ in range(3))
+    w_out = torch.randn(2, 3, 10, 16)
+    ref = torch.autograd.grad((F.scaled_dot_product_attention(q, k, v) * w_out).sum(),
+                              [q, k, v])
+    out = attention_act8(q, k, v)
+    assert torch.allclose(out, F.scaled_dot_product_attention(q, k, v))
+    got = torch.autograd.grad((out * w_out).sum(), [q, k, v])
+    for a, b in zip(got, ref):
+        assert rel_err(a, b) < REL_TOL
+
+
+def test_unsupported_layers_are_reported_not_swapped():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect"),
+                          nn.Conv2d(2, 2, 3, padding="same"), nn.Conv2d(2, 2, 1))
+    quantize_model(model)
+    assert model.act8_skipped == {"0": "padding_mode='reflect'", "1": "padding='same'"}
+    assert [type(m).__name__ for m in model] == ["Conv2d", "Conv2d", "Act8Conv2d"]
+    assert model.act8_swapped == {"Conv2d": 1}

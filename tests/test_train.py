@@ -276,3 +276,41 @@ def test_activation_quantisation_setting_calls_act8(tmp_path, data, monkeypatch)
     assert calls == ["MLP"]
     assert metrics["precision"]["setting"]["quantize_activations"] is True
     assert 0 <= metrics["test_auc"] <= 1
+
+
+@pytest.mark.parametrize(("setting", "weights", "autocast", "scaler"), [
+    ("baseline", torch.float32, None, False),
+    ("amp", torch.float32, torch.float16, True),
+    ("bnb8", torch.float32, None, False),
+    ("bnb8_half", torch.float16, None, False),
+    ("amp_bnb8", torch.float32, torch.float16, True),
+])
+def test_cuda_precision_per_setting(setting, weights, autocast, scaler):
+    """On CUDA (checked without a GPU): fp16 autocast with a GradScaler; model.half() weights."""
+    from frugalmed.train.loop import Precision
+
+    with pytest.warns(UserWarning) if scaler and not torch.cuda.is_available() else _nullcontext():
+        precision = Precision.for_setting(get_setting(setting), torch.device("cuda", 0))
+    assert precision.weights_dtype == weights and precision.autocast_dtype == autocast
+    assert (precision.scaler is not None) == scaler
+
+
+def _nullcontext():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def test_hub_weights_for_the_mlp_are_refused():
+    with pytest.raises(ConfigError, match="train.pretrained"):
+        build_model("mlp", TINY_MLP, 24, pretrained=True)
+
+
+def test_paper_config_drops_the_demo_model_options(repo):
+    """--configfile merges dicts key by key, so paper.yaml must clear the demo's kwargs with null."""
+    from snakemake.utils import update_config
+
+    demo = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    update_config(demo, yaml.safe_load((repo / "config" / "paper.yaml").read_text()))
+    assert all(not model.get("kwargs") for model in demo["models"].values()), demo["models"]
+    assert demo["models"]["densenet"]["arch"] == "densenet121"

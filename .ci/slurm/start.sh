@@ -8,8 +8,9 @@
 # What it does (idempotent: a second call finds the cluster up and only checks it):
 #   1. installs munge, slurmctld, slurmd, slurm-client with apt-get when they are missing;
 #   2. writes /etc/slurm/slurm.conf and /etc/slurm/gres.conf for THIS machine (hostname, CPUs,
-#      memory measured by `slurmd -C`), with one fake GPU (gres `gpu`, File=/dev/null) so that
-#      GPU requests schedule; training then falls back to the CPU as it does without CUDA;
+#      memory measured by `slurmd -C`), with fake GPUs (gres `gpu` on harmless character devices
+#      such as /dev/null) so that GPU requests schedule; training then falls back to the CPU as it
+#      does without CUDA;
 #   3. starts munged, slurmctld and slurmd (daemons, pid files under $STATE_DIR);
 #   4. waits until `sinfo` shows the node idle.
 # Partitions: `cpu` (default) and `gpu`, both on the one node. No slurmdbd: job status comes
@@ -19,6 +20,7 @@
 # Needs root. Stop everything with .ci/slurm/stop.sh.
 # Env: FRUGALMED_SLURM_STATE (default /var/lib/frugalmed-slurm): state, logs, pid files.
 #      FRUGALMED_SLURM_TIMEOUT (default 60): seconds to wait for the node to become idle.
+#      FRUGALMED_SLURM_GPUS (default: the number of CPUs, at most 4): fake GPUs on the node.
 set -euo pipefail
 
 STATE_DIR="${FRUGALMED_SLURM_STATE:-/var/lib/frugalmed-slurm}"
@@ -70,6 +72,12 @@ host="$(sed -E 's/^NodeName=([^ ]+).*/\1/' <<<"$node_line")"
 # finds at registration is drained.
 real_mem="$(sed -E 's/.*RealMemory=([0-9]+).*/\1/' <<<"$node_line")"
 node_line="$(sed -E "s/RealMemory=[0-9]+/RealMemory=$((real_mem * 95 / 100))/" <<<"$node_line")"
+cpus="$(sed -E 's/.*CPUs=([0-9]+).*/\1/' <<<"$node_line")"
+# As many fake GPUs as CPUs: training jobs then queue for CPUs, as on a real GPU node.
+fake_devices=(/dev/null /dev/zero /dev/full /dev/urandom)
+gpus="${FRUGALMED_SLURM_GPUS:-$(( cpus < ${#fake_devices[@]} ? cpus : ${#fake_devices[@]} ))}"
+[ "$gpus" -ge 1 ] && [ "$gpus" -le "${#fake_devices[@]}" ] \
+    || die "FRUGALMED_SLURM_GPUS must be 1..${#fake_devices[@]} (one distinct device file per fake GPU)"
 
 cat >"$CONF_DIR/slurm.conf" <<EOF
 $MARKER
@@ -106,20 +114,28 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
 KillWait=5
-${node_line} Gres=gpu:1 State=UNKNOWN
+${node_line} Gres=gpu:${gpus} State=UNKNOWN
 PartitionName=cpu Nodes=${host} Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=${host} Default=NO MaxTime=INFINITE State=UP
 EOF
 
-cat >"$CONF_DIR/gres.conf" <<EOF
-$MARKER
-# One fake GPU so that --gpus=1 / --gres=gpu:1 jobs schedule on a machine without one.
-AutoDetect=off
-NodeName=${host} Name=gpu File=/dev/null
-EOF
+{
+    echo "$MARKER"
+    echo "# Fake GPUs so that --gpus=1 / --gres=gpu:1 jobs schedule on a machine without one. A GPU"
+    echo "# gres needs a device file (a count alone is reported as 0 by slurmd): one harmless"
+    echo "# character device per GPU. No cgroup device constraint here, so nothing is blocked."
+    echo "AutoDetect=off"
+    for device in "${fake_devices[@]:0:$gpus}"; do
+        echo "NodeName=${host} Name=gpu File=${device}"
+    done
+} >"$CONF_DIR/gres.conf"
 
 # --- 3. daemons ----------------------------------------------------------------------------------
 install -d -o munge -g munge -m 0755 /run/munge
+if [ ! -s /etc/munge/munge.key ]; then  # Debian's postinst normally creates it
+    log "creating /etc/munge/munge.key"
+    runuser -u munge -- mungekey --create --keyfile=/etc/munge/munge.key
+fi
 if ! pid_alive /run/munge/munged.pid; then
     log "starting munged"
     runuser -u munge -- /usr/sbin/munged

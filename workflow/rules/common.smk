@@ -176,3 +176,26 @@ def pretrained_weights():
     """train.pretrained when it is a local weights file (an input, so new weights re-train); else []."""
     pretrained = config["train"]["pretrained"]
     return pretrained if isinstance(pretrained, str) else []
+
+
+# --- RSNA helpers (rules in synthetic.smk, download.smk, rsna.smk) ---
+import os.path
+
+
+def rsna_raw_input(wildcards):
+    """What tells preprocess_rsna that raw_dir is complete.
+
+    synthetic / kaggle: the marker their rule writes last. local: the user's raw_dir is taken
+    as it is, so its train.csv; a clear error (not a missing-rule message) if it is absent.
+    """
+    if dataset_config("rsna")["source"] != "local":
+        return {"raw": raw_ready_marker("rsna")}
+    train_csv = os.path.join(raw_dir("rsna"), "train.csv")
+    if not os.path.isfile(train_csv):
+        raise WorkflowError(
+            f"datasets.rsna.source is 'local' but {train_csv} does not exist. Put Kaggle's "
+            "rsna-breast-cancer-detection files there (train.csv + train_images/{patient_id}/"
+            "{image_id}.dcm), point datasets.rsna.raw_dir at them, or use source: kaggle "
+            "(download) or source: synthetic (generated demo cohort)."
+        )
+    return {"raw": train_csv}

@@ -11,13 +11,16 @@ if dataset_config("rsna")["source"] == "kaggle":
         log:
             "logs/download/rsna.log",
         params:
-            raw_dir=raw_dir("rsna"),
+            raw_dir=lambda wildcards, output: os.path.dirname(output.marker),
             competition="rsna-breast-cancer-detection",
         localrule: True
         threads: 1
         resources:
+            gpu=0,
             mem_mb=1000,
             runtime=48 * 60,
+        conda:
+            "../../envs/frugalmed.yaml"
         script:
             "../scripts/download_rsna.py"
 
@@ -34,13 +37,16 @@ if dataset_config("lidc")["source"] in ("tcia", "idc"):
             "logs/download/lidc.log",
         params:
             source=dataset_config("lidc")["source"],
-            raw_dir=raw_dir("lidc"),
+            raw_dir=lambda wildcards, output: os.path.dirname(output.marker),
             scans=dataset_config("lidc")["scans"],
         localrule: True
         threads: 1
         resources:
+            gpu=0,
             mem_mb=2000,
             runtime=48 * 60,
+        conda:
+            "../../envs/frugalmed.yaml"
         script:
             "../scripts/download_lidc.py"
 
@@ -53,12 +59,15 @@ elif dataset_config("lidc")["source"] == "local":
         log:
             "logs/download/lidc_local.log",
         params:
-            raw_dir=raw_dir("lidc"),
+            raw_dir=lambda wildcards, output: os.path.dirname(output.marker),
         localrule: True
         threads: 1
         resources:
+            gpu=0,
             mem_mb=1000,
             runtime=10,
+        conda:
+            "../../envs/frugalmed.yaml"
         script:
             "../scripts/lidc_check_local.py"
 

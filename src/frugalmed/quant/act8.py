@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from frugalmed.quant.functions import (
+    attention_act8,
     conv2d_act8,
     linear_act8,
     max_pool2d_act8,
@@ -33,9 +34,10 @@ from frugalmed.quant.quantize import DEFAULT_GROUP_SIZE
 try:  # timm is a project dependency; the module still works on plain torch models
     from timm.layers.norm import LayerNorm as TimmLayerNorm
     from timm.layers.norm_act import BatchNormAct2d
+    from timm.layers.attention import Attention as TimmAttention
     from timm.models._efficientnet_blocks import SqueezeExcite as EffNetSqueezeExcite
 except ImportError:  # pragma: no cover
-    TimmLayerNorm = BatchNormAct2d = EffNetSqueezeExcite = None  # type: ignore[assignment,misc]
+    TimmLayerNorm = BatchNormAct2d = EffNetSqueezeExcite = TimmAttention = None  # type: ignore
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ def _needs_autograd(x: torch.Tensor, module: nn.Module) -> bool:
     """True when this call builds a graph, i.e. when saving activations costs memory."""
     if not torch.is_grad_enabled():
         return False
-    return x.requires_grad or any(p.requires_grad for p in module.parameters(recurse=False))
+    return x.requires_grad or any(p.requires_grad for p in module.parameters())
 
 
 class _Act8:
@@ -136,6 +138,35 @@ if BatchNormAct2d is not None:
                                   group_size=self.act8_group_size)
 
 
+    class Act8Attention(TimmAttention, _Act8):
+        """timm's ViT attention with q, k, v kept in int8 for backward.
+
+        Mirrors ``timm.layers.attention.Attention.forward`` (timm 1.0.x) and falls back
+        to it for masks, causal attention and attention dropout (whose random mask a
+        recomputing backward could not reproduce).
+        """
+
+        def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None,
+                    is_causal: bool = False) -> torch.Tensor:
+            if (not _needs_autograd(x, self) or attn_mask is not None or is_causal
+                    or (self.training and self.attn_drop.p > 0)):
+                return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
+            B, N, _ = x.shape
+            gate = self.gate(x).sigmoid() if self.gate is not None else None
+            qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+            q, k = self.q_norm(q), self.k_norm(k)
+            x = attention_act8(q, k, v, self.act8_group_size)
+            x = self.norm(x.transpose(1, 2).reshape(B, N, self.attn_dim))
+            if gate is not None:
+                x = x * gate
+            return self.proj_drop(self.proj(x))
+
+
+_TIMM_ATTENTION_ATTRS = ("qkv", "num_heads", "head_dim", "q_norm", "k_norm", "attn_drop",
+                         "norm", "gate", "attn_dim", "proj", "proj_drop")
+
+
 def _layer_norm_act8(ln: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
     shape, eps = ln.normalized_shape, ln.eps
 
@@ -207,6 +238,7 @@ if BatchNormAct2d is not None:
     _SWAPS[BatchNormAct2d] = Act8BatchNormAct2d
     _SWAPS[TimmLayerNorm] = Act8TimmLayerNorm
     _SWAPS[EffNetSqueezeExcite] = Act8SqueezeExcite
+    _SWAPS[TimmAttention] = Act8Attention
 
 #: the module families ``quantize_model(layers=...)`` can select
 LAYER_FAMILIES: dict[str, tuple[type[nn.Module], ...]] = {
@@ -216,6 +248,7 @@ LAYER_FAMILIES: dict[str, tuple[type[nn.Module], ...]] = {
     "activation": (nn.ReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh),
     "pool": (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d),
     "gating": tuple(t for t in (EffNetSqueezeExcite,) if t is not None),
+    "attention": tuple(t for t in (TimmAttention,) if t is not None),
 }
 
 
@@ -228,6 +261,10 @@ def _why_not(module: nn.Module) -> str | None:
             return "padding='same'"
     if TimmLayerNorm is not None and type(module) is TimmLayerNorm and module._fast_norm:
         return "timm fast_norm enabled"
+    if TimmAttention is not None and type(module) is TimmAttention:
+        missing = [a for a in _TIMM_ATTENTION_ATTRS if not hasattr(module, a)]
+        if missing:
+            return f"timm Attention without {missing} (another timm version)"
     return None
 
 
@@ -235,7 +272,7 @@ def quantize_model(
     model: nn.Module,
     *,
     group_size: int = DEFAULT_GROUP_SIZE,
-    layers: tuple[str, ...] = ("matmul", "norm", "activation", "pool", "gating"),
+    layers: tuple[str, ...] = tuple(LAYER_FAMILIES),
 ) -> nn.Module:
     """Make ``model`` save 8-bit activations for backward; return the same object.
 

@@ -35,7 +35,8 @@ def channel_major_layout(shape: torch.Size | tuple[int, ...], group_size: int) -
     When a feature map is smaller than a group (late CNN stages: 2x2, 4x4), groups in
     NCHW order would mix channels whose ranges differ by orders of magnitude, and the
     small ones would round to zero; grouping (C, N, H, W) keeps each group inside one
-    channel (across samples) at no extra storage.
+    channel (across samples) at no extra storage, or, when a whole channel (N*H*W
+    values) is smaller than a group, one group per channel (these tensors are tiny).
     """
     return len(shape) == 4 and int(shape[2]) * int(shape[3]) < group_size
 
@@ -63,6 +64,9 @@ def quantize_groups(
         raise TypeError(f"quantize_groups needs a floating tensor, got {x.dtype}")
     channel_major = channel_major_layout(x.shape, group_size)
     source = x.detach().transpose(0, 1) if channel_major else x.detach()
+    if channel_major and x.numel() // max(int(x.shape[1]), 1) < group_size:
+        # a whole channel (N*H*W values) is smaller than a group: one group per channel
+        group_size = max(x.numel() // int(x.shape[1]), 1)
     flat = source.reshape(-1).float()
     pad = (-flat.numel()) % group_size
     if pad:

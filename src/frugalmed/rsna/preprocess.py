@@ -99,6 +99,8 @@ def run_ordered(paths: list[str], spec: ImageSpec, threads: int) -> Iterator[Out
 class NpyRows:
     """A (n, h, w) uint8 .npy written row by row through a memory map, renamed when complete."""
 
+    remap_every = 1024  # rows; re-mapping releases the written pages from this process's RSS
+
     def __init__(self, path: str | os.PathLike[str], n_rows: int, side: int) -> None:
         self.final = Path(path)
         self.final.parent.mkdir(parents=True, exist_ok=True)
@@ -106,23 +108,36 @@ class NpyRows:
         os.close(fd)
         self.tmp = Path(tmp)
         self.side = side
-        self.array = open_memmap(self.tmp, mode="w+", dtype=np.uint8, shape=(max(n_rows, 1), side, side))
+        self._capacity = max(n_rows, 1)
+        self.array = open_memmap(self.tmp, mode="w+", dtype=np.uint8, shape=(self._capacity, side, side))
+
+    def write(self, index: int, row: np.ndarray) -> None:
+        self.array[index] = row
+        if (index + 1) % self.remap_every == 0:
+            self.array.flush()
+            del self.array
+            self.array = open_memmap(self.tmp, mode="r+")
 
     def finish(self, n_rows: int) -> None:
         """Keep the first n_rows (rows of rejected images were never filled) and publish."""
         self.array.flush()
-        if n_rows != self.array.shape[0]:
+        del self.array
+        if n_rows == 0:
+            with open(self.tmp, "wb") as fh:  # a file object: np.save would append .npy to a name
+                np.save(fh, np.zeros((0, self.side, self.side), dtype=np.uint8), allow_pickle=False)
+        elif n_rows != self._capacity:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.final.name}.", suffix=".partial", dir=self.final.parent)
             os.close(fd)
-            trimmed = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n_rows, self.side, self.side))
-            for start in range(0, n_rows, 4096):  # chunked: memory stays flat
-                trimmed[start : start + 4096] = self.array[start : start + 4096]
-            trimmed.flush()
-            del trimmed
+            open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n_rows, self.side, self.side)).flush()
+            for start in range(0, n_rows, self.remap_every):  # chunk by chunk: memory stays flat
+                stop = min(start + self.remap_every, n_rows)
+                src, dst = open_memmap(self.tmp, mode="r"), open_memmap(tmp, mode="r+")
+                dst[start:stop] = src[start:stop]
+                dst.flush()
+                del src, dst
             self.discard()
             self.tmp = Path(tmp)
-        else:
-            del self.array
+        os.chmod(self.tmp, 0o644)  # mkstemp creates 0600
         os.replace(self.tmp, self.final)
 
     def discard(self) -> None:
@@ -195,6 +210,10 @@ def preprocess_rsna(
     log.info("%d selected rows, %d with a file; %d files without a row", len(selected),
              len(todo), len(on_disk - listed))
 
+    for s in spec.scales:  # temp files of a killed earlier run
+        final = Path(outputs[f"images_s{s}"])
+        for stale in final.parent.glob(f".{final.name}.*.partial"):
+            stale.unlink(missing_ok=True)
     writers = {s: NpyRows(outputs[f"images_s{s}"], len(todo), spec.image_size // s) for s in spec.scales}
     kept: list[int] = []
     extra: list[dict] = []
@@ -204,7 +223,7 @@ def preprocess_rsna(
                 reject_rows.append((todo_paths[i], outcome.reason, outcome.detail))
                 continue
             for s, writer in writers.items():
-                writer.array[len(kept)] = outcome.images[s]
+                writer.write(len(kept), outcome.images[s])
             kept.append(i)
             extra.append({"photometric": outcome.photometric,
                           "transfer_syntax": outcome.transfer_syntax,

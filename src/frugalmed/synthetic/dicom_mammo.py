@@ -115,7 +115,7 @@ def write_mammogram(path: str | os.PathLike[str], ds: Dataset, transfer_syntax: 
     tmp = Path(tmp_name)
     try:
         if transfer_syntax == JPEG2000Lossless:
-            ds.compress(JPEG2000Lossless, encoding_plugin="pylibjpeg")
+            ds.compress(JPEG2000Lossless, encoding_plugin="pylibjpeg", generate_instance_uid=False)
             ds.save_as(tmp, enforce_file_format=True)
         elif transfer_syntax == JPEGLosslessSV1:
             ds.save_as(tmp, enforce_file_format=True)
@@ -124,6 +124,7 @@ def write_mammogram(path: str | os.PathLike[str], ds: Dataset, transfer_syntax: 
             ds.save_as(tmp, enforce_file_format=True)
         else:
             raise ValueError(f"cannot write transfer syntax {transfer_syntax}")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cohort is ordinary readable data
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)

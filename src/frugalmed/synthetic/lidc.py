@@ -150,7 +150,9 @@ def _lung_extent(n_slices: int) -> np.ndarray:
     return 0.45 + 0.55 * np.sin(np.pi * t) ** 0.5
 
 
-def phantom_slice(rng: np.random.Generator, lung_scale: float, raters: np.ndarray | None) -> np.ndarray:
+def phantom_slice(
+    rng: np.random.Generator, lung_scale: float, raters: np.ndarray | None
+) -> np.ndarray:
     """HU of one axial slice: body, two lungs, smooth texture, nodules denser per rater."""
     rows, cols = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
     hu = np.full((SIZE, SIZE), AIR, np.float32)

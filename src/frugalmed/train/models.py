@@ -46,6 +46,9 @@ def build_model(arch: str, kwargs: Mapping[str, Any] | None, image_size: int,
     """
     kwargs = dict(kwargs or {})
     weights_file = _weights_file(pretrained)
+    if pretrained is True and arch == MLP_ARCH:
+        raise ConfigError("train.pretrained", "true means timm hub weights, which the MLP has none "
+                          "of; use false or a path to a saved MLP state dict")
     try:
         if arch == MLP_ARCH:
             model = MLP(image_size, **kwargs)

@@ -160,6 +160,10 @@ def train_run(spec: RunSpec, hooks: Hooks | None = None) -> dict[str, Any]:
         ckpt.restore_rng_states(state.pop("rng"))
         state.pop("fingerprint", None)
         log.info("resumed from %s after epoch %d", spec.checkpoint_path, state["epoch"])
+        for row in state["history"]:
+            log.info("epoch %d (session %d, from the checkpoint): train_loss %s val_loss %s val_auc %s",
+                     row["epoch"], row["session"], _fmt(row.get("train_loss")),
+                     _fmt(row.get("val_loss")), _fmt(row.get("val_auc")))
     session = state["sessions"] = state["sessions"] + 1
 
     meter = EnergyMeter(spec.energy_country)
@@ -202,7 +206,9 @@ def train_run(spec: RunSpec, hooks: Hooks | None = None) -> dict[str, Any]:
         else:
             if any(p.grad is not None for p in model.parameters()):
                 state["state_bytes"] = state_bytes(model, optimizer)
-            score = row["val_auc"] if selection_metric == "val_auc" else -row["val_loss"]
+            # best validation AUC; a tie (AUC saturates on easy data) goes to the lower loss
+            score = ((row["val_auc"], -row["val_loss"]) if selection_metric == "val_auc"
+                     else (-row["val_loss"],))
             row["is_best"] = state["best_score"] is None or score > state["best_score"]
             if row["is_best"]:
                 state.update(best_score=score, best_epoch=epoch, best_val_auc=row["val_auc"],
@@ -227,6 +233,7 @@ def train_run(spec: RunSpec, hooks: Hooks | None = None) -> dict[str, Any]:
     test = _score_test(model, loaders["test"], precision, meter, state["best_state"])
     meter.stop()
     metrics = _finite(_metrics(spec, setting, precision, data, counts, state, test, selection_metric, meter))
+    log.info("energy: %s %s", metrics["energy_source"], metrics["energy_detail"])
     write_csv(spec.epochs_path, pd.DataFrame(state["history"], columns=EPOCH_COLUMNS))
     write_json(spec.metrics_path, metrics)
     _retire_checkpoint(spec)

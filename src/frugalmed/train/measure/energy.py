@@ -68,6 +68,10 @@ class EnergyMeter:
         try:
             from codecarbon import OfflineEmissionsTracker
 
+            # codecarbon logs to stderr before its log_level applies (and sets its level when
+            # imported); what it chose is reported in energy_detail instead.
+            logging.getLogger("codecarbon").setLevel(logging.ERROR)
+
             self.tracker = OfflineEmissionsTracker(
                 country_iso_code=self.country, output_methods=[], log_level="error",
                 tracking_mode=self.tracking_mode, allow_multiple_runs=True,
