@@ -409,3 +409,17 @@ def test_unsupported_layers_are_reported_not_swapped():
     assert model.act8_skipped == {"0": "padding_mode='reflect'", "1": "padding='same'"}
     assert [type(m).__name__ for m in model] == ["Conv2d", "Conv2d", "Act8Conv2d"]
     assert model.act8_swapped == {"Conv2d": 1}
+
+
+def test_quantised_model_deepcopies_and_pickles(tmp_path):
+    import copy
+
+    model = quantize_model(_small_densenet())
+    clone = copy.deepcopy(model)
+    path = tmp_path / "model.pt"
+    torch.save(model, path)
+    loaded = torch.load(path, weights_only=False)
+    x = torch.randn(2, 1, 32, 32)
+    for other in (clone, loaded):
+        assert type(other.features.conv0).__name__ == "Act8Conv2d"
+        other(x).sum().backward()  # still trains

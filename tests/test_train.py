@@ -314,3 +314,14 @@ def test_paper_config_drops_the_demo_model_options(repo):
     update_config(demo, yaml.safe_load((repo / "config" / "paper.yaml").read_text()))
     assert all(not model.get("kwargs") for model in demo["models"].values()), demo["models"]
     assert demo["models"]["densenet"]["arch"] == "densenet121"
+
+
+def test_too_small_input_names_the_model():
+    from frugalmed.errors import ConfigError
+    from frugalmed.train.models import build_model
+
+    with pytest.raises(ConfigError, match="models.densenet.*16x16 px"):
+        build_model("densenet121", {"growth_rate": 8, "block_config": [1, 1, 1, 1]}, 16,
+                    config_key="models.densenet")
+    build_model("densenet121", {"growth_rate": 8, "block_config": [1, 1, 1]}, 16,
+                config_key="models.densenet")

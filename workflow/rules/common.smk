@@ -185,7 +185,7 @@ import os.path
 def rsna_raw_input(wildcards):
     """What tells preprocess_rsna that raw_dir is complete.
 
-    synthetic / kaggle: the marker their rule writes last. local: the user's raw_dir is taken
+    synthetic / kaggle: the marker that the generating step writes last. local: the user's raw_dir is taken
     as it is, so its train.csv; a clear error (not a missing-rule message) if it is absent.
     """
     if dataset_config("rsna")["source"] != "local":

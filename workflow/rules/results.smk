@@ -25,6 +25,8 @@ rule summarize:
         mem_mb=1000,
         runtime=10,
     localrule: True
+    conda:
+        "../../envs/frugalmed.yaml"
     script:
         "../scripts/summarize.py"
 
@@ -54,6 +56,8 @@ rule tables:
         mem_mb=1000,
         runtime=10,
     localrule: True
+    conda:
+        "../../envs/frugalmed.yaml"
     script:
         "../scripts/tables.py"
 
@@ -88,6 +92,8 @@ rule radar:
         mem_mb=1000,
         runtime=10,
     localrule: True
+    conda:
+        "../../envs/frugalmed.yaml"
     script:
         "../scripts/radar.py"
 
@@ -127,5 +133,7 @@ rule downsampling:
         mem_mb=1000,
         runtime=10,
     localrule: True
+    conda:
+        "../../envs/frugalmed.yaml"
     script:
         "../scripts/downsampling.py"

@@ -125,7 +125,6 @@ if BatchNormAct2d is not None:
                 return super().forward(x)
             return _layer_norm_act8(self, x)
 
-
     class Act8SqueezeExcite(EffNetSqueezeExcite, _Act8):
         """EfficientNet's squeeze-excite: ``x * gate`` would save the full-size ``x``
         in fp32; here it is saved in int8 (the per-channel gate stays as it is)."""

@@ -57,9 +57,32 @@ def build_model(arch: str, kwargs: Mapping[str, Any] | None, image_size: int,
     except TypeError as err:
         raise ConfigError(f"{config_key}.kwargs",
                           f"{arch} does not accept these options {kwargs}: {err}") from err
+    _check_input_size(model, image_size, arch, config_key)
     if weights_file is not None:
         _load_strict(model, weights_file)
     return model
+
+
+def _check_input_size(model: nn.Module, image_size: int, arch: str, config_key: str) -> None:
+    """Fail before training when the architecture pools a small image down to nothing.
+
+    Downsampled scales (e.g. 16 px) are smaller than many architectures' total stride; the
+    error then names the model and the size instead of surfacing mid-epoch from a pooling layer.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 1, image_size, image_size))
+    except RuntimeError as err:
+        raise ConfigError(
+            config_key,
+            f"{arch} cannot take {image_size}x{image_size} px inputs ({err}); use a larger "
+            "image_size / smaller scale for this model, or an architecture with less "
+            "downsampling (e.g. fewer blocks via kwargs)",
+        ) from err
+    finally:
+        model.train(was_training)
 
 
 def _weights_file(pretrained: bool | str) -> Path | None:
