@@ -74,8 +74,9 @@ def main() -> None:
         del model
 
     base = rows[0]["saved_mb"]
-    print(f"{args.arch}, batch {args.batch_size}, {args.image_size} px, {args.in_chans} channel(s), "
-          f"{device}, torch {torch.__version__}, timm {timm.__version__}")
+    print(f"{args.arch}, batch {args.batch_size}, {args.image_size} px, "
+          f"{args.in_chans} channel(s), {device}, torch {torch.__version__}, "
+          f"timm {timm.__version__}")
     print(f"{'variant':<18} {'saved MB':>10} {'vs baseline':>12}  by dtype (MB)")
     for row in rows:
         row["ratio"] = base / row["saved_mb"]

@@ -10,7 +10,9 @@ untouched) so every `next(batch)` is timed inside the real run.
 
 from __future__ import annotations
 
+import json
 import math
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -163,15 +165,50 @@ def _evaluate(model, x, y, batch_size: int, precision) -> None:
         torch.sigmoid(logits.float())
 
 
+CODECARBON_CHILD = """
+import logging, time, json
+t0 = time.perf_counter()
+from frugalmed.train.measure.energy import EnergyMeter
+t1 = time.perf_counter()
+meter = EnergyMeter("DNK")
+meter.start()
+t2 = time.perf_counter()
+with meter.phase("epoch"):
+    pass
+meter.stop()
+t3 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "start_s": t2 - t1, "phase_stop_s": t3 - t2}))
+"""
+
+
+def codecarbon_fresh_process() -> dict[str, float]:
+    """What codecarbon costs a fresh process (each training job of the workflow is one): the
+    in-process comparison above pays it once in its warm-up run and so leaves it out."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", CODECARBON_CHILD], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def run(spec: TrainSpec, repeats: int, scratch: Path | None = None) -> dict[str, Any]:
     """Interleave `repeats` frugalmed runs with `repeats` bare runs; ratios of medians per pair."""
     with tempfile.TemporaryDirectory(prefix="frugalmed-bench-train-", dir=scratch) as tmp:
         tmp = Path(tmp)
         manifest, images = write_dataset(tmp / "data", spec)
         results: dict[str, list] = {"frugalmed": [], "bare": []}
+        cpu: dict[str, list[float]] = {"frugalmed": [], "bare": []}
+
+        def timed(name: str, work):
+            def go() -> None:
+                start = time.process_time()
+                results[name].append(work())
+                cpu[name].append(time.process_time() - start)
+            return go
+
         paired = time_repeated({
-            "frugalmed": lambda: results["frugalmed"].append(frugalmed_run(manifest, images, spec, tmp)),
-            "bare": lambda: results["bare"].append(bare_run(manifest, images, spec)),
+            "frugalmed": timed("frugalmed", lambda: frugalmed_run(manifest, images, spec, tmp)),
+            "bare": timed("bare", lambda: bare_run(manifest, images, spec)),
         }, repeats)
     frugal = results["frugalmed"][1:]  # the warm-up pair is not in `paired` either
     bare = results["bare"][1:]
@@ -179,6 +216,11 @@ def run(spec: TrainSpec, repeats: int, scratch: Path | None = None) -> dict[str,
     steps = spec.epochs * math.ceil(n_train / spec.batch_size)
     train_pass_ratio = float(np.median([b / f["train_pass_s"] for f, b in zip(frugal, bare)]))
     wait_share = float(np.median([f["data_wait_s"] / f["train_pass_s"] for f in frugal]))
+    fixed = statistics.median(f - b for f, b in zip(paired.seconds["frugalmed"], paired.seconds["bare"]))
+    # CPU seconds of this process (all its threads, codecarbon's included): on a machine whose
+    # cores other jobs share, far steadier than wall time; it leaves out waits (fsync, I/O).
+    cpu_ratios = [b / f for f, b in zip(cpu["frugalmed"][1:], cpu["bare"][1:])]
+    wall_ratios = [b / f for f, b in zip(paired.seconds["frugalmed"], paired.seconds["bare"])]
     return {
         "steps": steps,
         "whole_run_ratio": paired.ratio("bare", "frugalmed"),  # = frugalmed steps/s / bare steps/s
@@ -189,4 +231,10 @@ def run(spec: TrainSpec, repeats: int, scratch: Path | None = None) -> dict[str,
         "energy_source": frugal[-1]["metrics"].get("energy_source"),
         "memory_source": frugal[-1]["metrics"].get("memory_source"),
         "epochs_run": frugal[-1]["epochs_run"],
+        "extra_s_per_run": fixed,
+        "whole_run_ratio_range": [min(wall_ratios), max(wall_ratios)],
+        "cpu_ratio": statistics.median(cpu_ratios),
+        "cpu_ratio_range": [min(cpu_ratios), max(cpu_ratios)],
+        "run_s": {"frugalmed": paired.median_s("frugalmed"), "bare": paired.median_s("bare")},
+        "codecarbon_fresh_process": codecarbon_fresh_process(),
     }

@@ -60,7 +60,7 @@ class Mode:
 FULL = Mode(
     name="full", n_cohort=100, rows=3000, cols=2400, n_pipeline=60, n_decoders=12, n_unique=6, image_size=256,
     scales=[1, 2, 4, 8], scaling_images=60, scaling_repeats=3, memory_sizes=(200, 2000),
-    memory_rows=256, memory_cols=208, train=dict(n_images=640, epochs=4), train_repeats=3,
+    memory_rows=256, memory_cols=208, train=dict(n_images=1280, epochs=6), train_repeats=5,
 )
 SMOKE = Mode(
     name="smoke", n_cohort=4, rows=512, cols=416, n_pipeline=4, n_decoders=3, n_unique=2, image_size=64,
@@ -144,12 +144,25 @@ def train_section(report: Report, mode: Mode, scratch: Path) -> None:
     if res is None:
         return
     report.details["train"] = res
-    report.add("train", "steps/s, frugalmed run ÷ bare PyTorch (whole run)", res["whole_run_ratio"], goal="≥ 0.95",
-               met=_ge(res["whole_run_ratio"], 0.95),
-               note=f"{res['steps']} steps; codecarbon ({res['energy_source']}), peak memory ({res['memory_source']}), "
-               "checkpoint per epoch, validation, test, metrics; bare loop: tensors in memory, nothing measured")
+    what = (f"demo DenseNet, {mode.train.get('image_size', 64)} px, {res['steps']} steps; codecarbon "
+            f"({res['energy_source']}), peak memory ({res['memory_source']}), checkpoint per epoch, validation, "
+            "test, metrics vs a bare loop on in-memory tensors measuring nothing")
+    lo, hi = res["whole_run_ratio_range"]
+    report.add("train", "steps/s, frugalmed run ÷ bare PyTorch (whole run, wall clock)", res["whole_run_ratio"],
+               goal="≥ 0.95", met=_ge(res["whole_run_ratio"], 0.95),
+               note=f"{what}; per-pair range {lo:.2f}-{hi:.2f} ({mode.train_repeats} pairs)")
+    lo, hi = res["cpu_ratio_range"]
+    report.add("train", "steps per CPU-second, frugalmed run ÷ bare (whole run)", res["cpu_ratio"],
+               goal="≥ 0.95", met=_ge(res["cpu_ratio"], 0.95),
+               note=f"process CPU time (all threads, codecarbon's too): steadier than wall time on shared cores, "
+               f"blind to waits (fsync of checkpoints); per-pair range {lo:.2f}-{hi:.2f}")
     report.add("train", "steps/s, frugalmed ÷ bare (training passes only)", res["train_pass_ratio"],
                note="per-step overhead without the fixed per-run costs")
+    cc = res["codecarbon_fresh_process"]
+    report.add("train", "codecarbon import + start in a fresh process", cc["import_s"] + cc["start_s"], "s",
+               note="paid once by every training job (one process each); the whole-run ratio above "
+               f"pays it in its warm-up only. Median run: frugalmed {res['run_s']['frugalmed']:.1f} s, "
+               f"bare {res['run_s']['bare']:.1f} s")
     report.add("train", "share of training-step time waiting for data", 100 * res["data_wait_share"], "%",
                goal="≤ 5 %", met=_le(res["data_wait_share"], 0.05), note="DataLoader next() inside the real train_run")
 

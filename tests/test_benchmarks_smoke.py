@@ -32,9 +32,11 @@ EXPECTED_ROWS = {
         "CPU seconds per image, 2 workers ÷ 1",
     ],
     "train": [
-        "steps/s, frugalmed run ÷ bare PyTorch (whole run)",
+        "steps/s, frugalmed run ÷ bare PyTorch (whole run, wall clock)",
+        "steps per CPU-second, frugalmed run ÷ bare (whole run)",
         "steps/s, frugalmed ÷ bare (training passes only)",
         "share of training-step time waiting for data",
+        "codecarbon import + start in a fresh process",
     ],
     "workflow": ["snakemake -n, config (", "snakemake -n, config x10 seeds (", "time growth ÷ job growth"],
     "memory": ["peak RSS, preprocessing 20 images", "peak RSS, preprocessing 200 images", "peak RSS ratio",

@@ -99,7 +99,7 @@ def test_all_seeds_diverged_shows_diverged(tmp_path):
     assert row["n_seeds"] == 0 and row["n_diverged"] == 2
     assert np.isnan(row["auc_mean"])
     line = next(l for l in to_markdown(table, summary, "lidc").splitlines() if "bnb8_half" in l)
-    assert "0 (+2 div.)" in line and line.count("diverged") == 7
+    assert "0 (+2 div.)" in line and line.count("diverged") == 8
 
 
 def test_estimated_energy_and_sources_are_marked(tmp_path):
@@ -284,3 +284,10 @@ def test_radar_survives_unmeasured_energy(tmp_path):
     assert_png(tmp_path / "r.png")
     md = to_markdown(aggregate(summary), summary, "rsna")
     assert "no energy tracker could run" in md
+
+
+def test_ticks_for_values_equal_up_to_float_noise():
+    from frugalmed.results.radar import nice_ticks
+
+    ticks = nice_ticks(0.9978354978354977, 0.9978354978354979, floor=0.0, ceiling=1.0)
+    assert ticks[-1] - ticks[0] > 0.01 and ticks[-1] <= 1.0

@@ -75,6 +75,7 @@ def test_every_setting_writes_complete_metrics(runs, setting):
     run = runs[setting]
     metrics, epochs = run["metrics"], run["epochs"]
     assert CONTRACT_KEYS <= set(metrics)
+    assert metrics["saved_activation_bytes"] > 0
     assert metrics["setting"] == setting and metrics["device"] == "cpu"
     assert metrics["epochs_run"] == 1 and metrics["diverged"] is False
     assert 0.0 <= metrics["test_auc"] <= 1.0 and 0.0 <= metrics["test_accuracy"] <= 1.0
@@ -325,3 +326,14 @@ def test_too_small_input_names_the_model():
                     config_key="models.densenet")
     build_model("densenet121", {"growth_rate": 8, "block_config": [1, 1, 1]}, 16,
                 config_key="models.densenet")
+
+
+def test_act8_saved_activation_bytes_drop(tmp_path, data):
+    """The measured quantity act8 exists to shrink, as recorded in metrics.json."""
+    conv = {"model": "densenet", "arch": "densenet121",
+            "model_kwargs": {"growth_rate": 8, "block_config": [1, 1]}}
+    saved = {}
+    for setting in ("baseline", "act8"):
+        metrics = train_run(make_spec(tmp_path, data, setting, name=setting, epochs=1, **conv))
+        saved[setting] = metrics["saved_activation_bytes"]
+    assert saved["baseline"] >= 3 * saved["act8"] > 0

@@ -114,7 +114,8 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
 KillWait=5
-${node_line} Gres=gpu:${gpus} State=UNKNOWN
+# NodeAddr: reach slurmd on loopback even where the hostname does not resolve.
+${node_line} NodeAddr=127.0.0.1 Gres=gpu:${gpus} State=UNKNOWN
 PartitionName=cpu Nodes=${host} Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=${host} Default=NO MaxTime=INFINITE State=UP
 EOF

@@ -1,4 +1,5 @@
 # Helper functions shared by every rule file. Logic lives in the frugalmed package.
+import glob
 import re
 
 from frugalmed.grid import expand_runs, select
@@ -22,6 +23,16 @@ wildcard_constraints:
 def alternatives(names):
     """A wildcard regex matching exactly these names (nothing, when there are none)."""
     return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+def train_gpus():
+    """GPUs one training job asks for (train.gpu): 1 or 0, or `auto`: 1 where this host has an
+    NVIDIA device. A CPU-only host then runs training jobs side by side instead of queueing
+    them on `--resources gpu=1`; cluster profiles set gpu explicitly for the train rule."""
+    wanted = config["train"]["gpu"]
+    if wanted == "auto":
+        return int(bool(glob.glob("/dev/nvidia[0-9]*")))
+    return int(wanted)
 
 
 def dataset_config(dataset):

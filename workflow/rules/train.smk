@@ -28,7 +28,7 @@ rule train:
         checkpoint=lambda wildcards: train_checkpoint(wildcards),
     threads: config["train"]["threads"]
     resources:
-        gpu=1,
+        gpu=train_gpus(),
         mem_mb=config["train"]["mem_mb"],
         runtime=config["train"]["runtime"],
     conda:

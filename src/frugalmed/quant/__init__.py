@@ -6,6 +6,7 @@ layers; ``saved_tensor_bytes`` measures what the autograd graph holds.
 """
 
 from frugalmed.quant.act8 import LAYER_FAMILIES, quantize_model
+from frugalmed.quant.hooks import int8_saved_tensors
 from frugalmed.quant.measure import SavedBytes, saved_tensor_bytes
 from frugalmed.quant.quantize import (
     DEFAULT_GROUP_SIZE,
@@ -20,6 +21,7 @@ __all__ = [
     "SavedBytes",
     "dequantize_groups",
     "fake_quantize_stochastic",
+    "int8_saved_tensors",
     "quantize_groups",
     "quantize_model",
     "saved_tensor_bytes",

@@ -10,6 +10,15 @@ unchanged. Only exact types are swapped: a subclass with its own ``forward`` (ti
 
 Without autograd (``torch.no_grad()``, evaluation) every swapped module runs its original
 forward, so validation/test numbers are computed exactly as in the baseline.
+
+Families (``LAYER_FAMILIES``), all on by default:
+  matmul     Conv2d, Linear: int8 input + 8-bit stochastically rounded output gradient
+  norm       BatchNorm2d (+ timm BatchNormAct2d), LayerNorm: int8 input, recomputed VJP
+  activation ReLU: 1-bit mask; GELU/SiLU/Sigmoid/Tanh (torch's and timm's): int8 input
+  pool       MaxPool2d: uint8 argmax offset (exact); Avg/AdaptiveAvgPool2d: int8 input
+  gating     EfficientNet's SqueezeExcite: int8 copy of the gated feature map
+  attention  timm ViT Attention: int8 q, k, v; Swin window attention: catch-all int8
+             saved-tensor hooks (``hooks.py``)
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from frugalmed.quant.functions import (
     recompute_act8,
     relu_act8,
 )
+from frugalmed.quant.hooks import int8_saved_tensors
 from frugalmed.quant.quantize import DEFAULT_GROUP_SIZE
 
 try:  # timm is a project dependency; the module still works on plain torch models
@@ -38,6 +48,15 @@ try:  # timm is a project dependency; the module still works on plain torch mode
     from timm.models._efficientnet_blocks import SqueezeExcite as EffNetSqueezeExcite
 except ImportError:  # pragma: no cover
     TimmLayerNorm = BatchNormAct2d = EffNetSqueezeExcite = TimmAttention = None  # type: ignore
+
+try:  # window attention of the Swin families, handled by the catch-all hooks
+    from timm.models.swin_transformer import WindowAttention as SwinWindowAttention
+    from timm.models.swin_transformer_v2 import WindowAttention as SwinV2WindowAttention
+    from timm.models.swin_transformer_v2_cr import (
+        WindowMultiHeadAttention as SwinV2CrWindowAttention,
+    )
+except ImportError:  # pragma: no cover
+    SwinWindowAttention = SwinV2WindowAttention = SwinV2CrWindowAttention = None  # type: ignore
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +208,7 @@ class Act8ReLU(nn.ReLU, _Act8):
         return relu_act8(x)
 
 
-def _elementwise(base: type[nn.Module]) -> type[nn.Module]:
+def _elementwise(base: type[nn.Module], name: str | None = None) -> type[nn.Module]:
     """An Act8 subclass of a parameter-free module: int8 input, recomputed backward."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -198,8 +217,8 @@ def _elementwise(base: type[nn.Module]) -> type[nn.Module]:
         return recompute_act8(lambda t: base.forward(self, t), x,
                               group_size=self.act8_group_size)
 
-    return type(f"Act8{base.__name__}", (base, _Act8), {"forward": forward,
-                                                       "__module__": __name__})
+    return type(name or f"Act8{base.__name__}", (base, _Act8),
+                {"forward": forward, "__module__": __name__})
 
 
 Act8GELU = _elementwise(nn.GELU)
@@ -218,6 +237,40 @@ class Act8MaxPool2d(nn.MaxPool2d, _Act8):
 
 Act8AvgPool2d = _elementwise(nn.AvgPool2d)
 Act8AdaptiveAvgPool2d = _elementwise(nn.AdaptiveAvgPool2d)
+
+try:  # timm's own parameter-free activation modules (Swin V2's MLP uses timm's GELU)
+    from timm.layers import activations as _timm_act
+except ImportError:  # pragma: no cover
+    _timm_act = None
+_TIMM_ELEMENTWISE: dict[type[nn.Module], type[nn.Module]] = {}
+for _act_name in ("GELU", "GELUTanh", "QuickGELU", "Sigmoid", "Tanh", "Swish", "Mish"):
+    _base = getattr(_timm_act, _act_name, None)
+    if isinstance(_base, type) and issubclass(_base, nn.Module):
+        _name = f"Act8Timm{_act_name}"
+        globals()[_name] = _TIMM_ELEMENTWISE[_base] = _elementwise(_base, _name)
+
+def _hooked(base: type[nn.Module], name: str) -> type[nn.Module]:
+    """An Act8 subclass of a module whose forward runs inside :func:`int8_saved_tensors`:
+    every floating tensor its ops save (its own parameters/buffers excepted) is int8."""
+
+    def forward(self, *args, **kwargs):
+        if not torch.is_grad_enabled():
+            return base.forward(self, *args, **kwargs)
+        with int8_saved_tensors(exclude=[*self.parameters(), *self.buffers()],
+                                group_size=self.act8_group_size):
+            return base.forward(self, *args, **kwargs)
+
+    return type(name, (base, _Act8), {"forward": forward, "__module__": __name__,
+                                      "__doc__": f"{base.__name__} with int8 saved tensors"})
+
+
+_HOOKED_BASES = {"Act8SwinWindowAttention": SwinWindowAttention,
+                 "Act8SwinV2WindowAttention": SwinV2WindowAttention,
+                 "Act8SwinV2CrWindowAttention": SwinV2CrWindowAttention}
+_HOOKED: dict[type[nn.Module], type[nn.Module]] = {}
+for _name, _base in _HOOKED_BASES.items():
+    if _base is not None:
+        globals()[_name] = _HOOKED[_base] = _hooked(_base, _name)  # module-level: picklable
 
 _SWAPS: dict[type[nn.Module], type[nn.Module]] = {
     nn.Conv2d: Act8Conv2d,
@@ -238,16 +291,18 @@ if BatchNormAct2d is not None:
     _SWAPS[TimmLayerNorm] = Act8TimmLayerNorm
     _SWAPS[EffNetSqueezeExcite] = Act8SqueezeExcite
     _SWAPS[TimmAttention] = Act8Attention
+_SWAPS.update(_HOOKED)
+_SWAPS.update(_TIMM_ELEMENTWISE)
 
 #: the module families ``quantize_model(layers=...)`` can select
 LAYER_FAMILIES: dict[str, tuple[type[nn.Module], ...]] = {
     "matmul": (nn.Conv2d, nn.Linear),
     "norm": tuple(t for t in (nn.BatchNorm2d, nn.LayerNorm, BatchNormAct2d, TimmLayerNorm)
                   if t is not None),
-    "activation": (nn.ReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh),
+    "activation": (nn.ReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, *_TIMM_ELEMENTWISE),
     "pool": (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d),
     "gating": tuple(t for t in (EffNetSqueezeExcite,) if t is not None),
-    "attention": tuple(t for t in (TimmAttention,) if t is not None),
+    "attention": tuple(t for t in (TimmAttention, *_HOOKED) if t is not None),
 }
 
 

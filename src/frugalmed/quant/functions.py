@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.amp import custom_bwd, custom_fwd
 
+from frugalmed.quant.hooks import keep_as_is
 from frugalmed.quant.quantize import (
     DEFAULT_GROUP_SIZE,
     Int8Groups,
@@ -45,6 +46,13 @@ def _compute_dtype(device_type: str, x: torch.Tensor) -> torch.dtype:
     if torch.is_autocast_enabled(device_type) and x.is_floating_point():
         return torch.get_autocast_dtype(device_type)
     return x.dtype
+
+
+def _owned(out: torch.Tensor) -> torch.Tensor:
+    """A Function must not return a view (F.linear on >2-D input does): callers may
+    modify the output in place (``ReLU(inplace=True)``), which autograd forbids on views
+    created inside a custom Function."""
+    return out.clone() if out._is_view() else out
 
 
 def _device_type(x: torch.Tensor) -> str:
@@ -67,12 +75,12 @@ def _make_conv2d(device_type: str) -> type[torch.autograd.Function]:
                                dilation, groups)
             if weight.requires_grad:  # the input is only needed for the weight gradient
                 q = quantize_groups(xc, group_size, stochastic=True)
-                ctx.save_for_backward(q.codes, q.scales, weight)
+                ctx.save_for_backward(q.codes, keep_as_is(q.scales), weight)
             else:
                 ctx.save_for_backward(_EMPTY, _EMPTY, weight)
             ctx.meta = (x.shape, x.dtype, dtype, bias is not None, stride, padding,
                         dilation, groups, group_size)
-            return out
+            return _owned(out)
 
         @staticmethod
         @custom_bwd(device_type=device_type)
@@ -113,11 +121,11 @@ def _make_linear(device_type: str) -> type[torch.autograd.Function]:
                 out = F.linear(xc, weight.to(dtype), _cast(bias, dtype))
             if weight.requires_grad:
                 q = quantize_groups(xc, group_size, stochastic=True)
-                ctx.save_for_backward(q.codes, q.scales, weight)
+                ctx.save_for_backward(q.codes, keep_as_is(q.scales), weight)
             else:
                 ctx.save_for_backward(_EMPTY, _EMPTY, weight)
             ctx.meta = (x.shape, x.dtype, dtype, bias is not None, group_size)
-            return out
+            return _owned(out)
 
         @staticmethod
         @custom_bwd(device_type=device_type)
@@ -153,10 +161,11 @@ def _make_recompute(device_type: str) -> type[torch.autograd.Function]:
             # quantise before running forward, in case it works in place
             packs = [quantize_groups(t, group_size, stochastic=True) for t in quantized]
             out = run_forward(*inputs)
-            ctx.save_for_backward(*(t for q in packs for t in (q.codes, q.scales)), *kept)
+            ctx.save_for_backward(*(t for q in packs for t in (q.codes, keep_as_is(q.scales))),
+                                  *kept)
             ctx.meta = ([(t.shape, t.dtype, q.channel_major) for t, q in zip(quantized, packs)],
                         run_backward)
-            return out
+            return _owned(out)
 
         @staticmethod
         @custom_bwd(device_type=device_type)

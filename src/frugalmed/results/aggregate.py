@@ -21,6 +21,9 @@ METRICS = {
     "energy_kwh": "energy_kwh",
     "peak_memory_gb": "memory_gb",
     "train_time_s": "time_s",
+    # bytes autograd keeps for backward in one training forward pass (what act8 shrinks;
+    # peak RSS on a CPU hides it), in MB; NaN for runs from before it was measured
+    "saved_activation_mb": "activations_mb",
 }
 # resource column -> PePR column
 PEPR_RESOURCES = {"energy_kwh": "pepr_energy", "peak_memory_gb": "pepr_memory", "train_time_s": "pepr_time"}
@@ -47,11 +50,11 @@ def aggregate(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per dataset x model x scale x setting (settings in the contract's order).
 
     Columns: n_runs, n_diverged, n_seeds (runs used), seeds, then for each metric m in
-    auc, energy_kwh, memory_gb, time_s: m_mean, m_std, m_n, m_change_pct (vs baseline of the
+    auc, energy_kwh, memory_gb, time_s, activations_mb: m_mean, m_std, m_n, m_change_pct (vs baseline of the
     same dataset/model/scale); then pepr_{energy,memory,time}_{mean,std}; energy_source,
     energy_estimated, memory_source, device.
     """
-    runs = add_pepr(summary)
+    runs = add_pepr(_with_activation_mb(summary))
     rows = []
     for key, group in runs.groupby(GROUP, sort=False):
         used = group[~group["diverged"]]
@@ -75,6 +78,11 @@ def aggregate(summary: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     table = _add_changes(table)
     return _ordered(table)
+
+
+def _with_activation_mb(summary: pd.DataFrame) -> pd.DataFrame:
+    saved = summary.get("saved_activation_bytes", pd.Series(np.nan, index=summary.index))
+    return summary.assign(saved_activation_mb=pd.to_numeric(saved, errors="coerce") / 1e6)
 
 
 def _stats(values: pd.Series, name: str) -> dict[str, float]:

@@ -47,7 +47,7 @@ def nice_ticks(low: float, high: float, n: int = N_TICKS, floor: float | None = 
     span = high - low
     if not math.isfinite(span):
         raise ValueError(f"cannot scale an axis over [{low}, {high}]")
-    if span <= 0:
+    if span <= 1e-9 * max(abs(low), abs(high)):  # equal up to float noise (means of equal AUCs)
         span = abs(high) * 0.1 or 1e-6
     low, high = low - 0.15 * span, high + 0.15 * span
     if floor is not None:

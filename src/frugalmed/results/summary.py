@@ -27,8 +27,6 @@ REQUIRED_KEYS = (
     "state_bytes", "environment",
 )
 IDENTITY = ("dataset", "scale", "model", "setting", "seed")
-# Settings beyond the paper's five that may appear (e.g. 8-bit activations); shown after them.
-KNOWN_EXTRA_SETTINGS = ("act8", "act8_bnb8")
 
 
 class MetricsError(FrugalmedError):
@@ -127,12 +125,13 @@ def _as_bool(value: Any) -> bool:
 
 
 def setting_order(settings: Iterable[str]) -> list[str]:
-    """The paper's five in the contract's order, then known extras, then any others A-Z.
+    """The settings table's order (the paper's five, then frugalmed's act8 pair), then any
+    others A-Z.
 
     New settings need no change here: they appear after the known ones.
     """
     present = list(dict.fromkeys(settings))
-    known = [s for s in (*SETTINGS, *KNOWN_EXTRA_SETTINGS) if s in present]
+    known = [s for s in SETTINGS if s in present]
     return known + sorted(s for s in present if s not in known)
 
 

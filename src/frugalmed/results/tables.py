@@ -31,7 +31,7 @@ SOURCE_MEANING = {
 }
 COLUMNS = (
     "Model", "Scale", "Setting", "Seeds", "P_T (test AUC)", "E (kWh)", "Peak memory (GB)",
-    "T (s)", "PePR-E", "PePR-M", "PePR-T",
+    "T (s)", "Saved activations (MB)", "PePR-E", "PePR-M", "PePR-T",
 )
 
 
@@ -169,7 +169,7 @@ def _memory_marks(rows: pd.DataFrame) -> dict[str, str]:
 def _cells(row: pd.Series, style: Style, memory_marks: dict[str, str]) -> list[str]:
     seeds = str(row["n_seeds"]) + (f" (+{row['n_diverged']} div.)" if row["n_diverged"] else "")
     if row["n_seeds"] == 0:
-        return [row["model"], str(row["scale"]), row["setting"], seeds] + ["diverged"] * 7
+        return [row["model"], str(row["scale"]), row["setting"], seeds] + ["diverged"] * (len(COLUMNS) - 4)
     dagger = style.dagger if row["energy_estimated"] else ""
     mem_mark = "".join(memory_marks.get(s, "") for s in str(row["memory_source"]).split(";"))
     return [
@@ -178,6 +178,7 @@ def _cells(row: pd.Series, style: Style, memory_marks: dict[str, str]) -> list[s
         _metric(row, "energy_kwh", None, style) + dagger,
         _metric(row, "memory_gb", None, style) + (style.sup(mem_mark) if mem_mark else ""),
         _metric(row, "time_s", None, style),
+        _metric(row, "activations_mb", None, style),
         *(_mean_std(row[f"pepr_{r}_mean"], row[f"pepr_{r}_std"], None, style)
           for r in ("energy", "memory", "time")),
     ]

@@ -165,6 +165,9 @@ def train_run(spec: RunSpec, hooks: Hooks | None = None) -> dict[str, Any]:
                      row["epoch"], row["session"], _fmt(row.get("train_loss")),
                      _fmt(row.get("val_loss")), _fmt(row.get("val_auc")))
     session = state["sessions"] = state["sessions"] + 1
+    if "saved_activation_bytes" not in state:
+        state["saved_activation_bytes"] = _saved_activation_bytes(
+            model, data.datasets["train"], spec.batch_size, precision)
 
     meter = EnergyMeter(spec.energy_country)
     meter.start()
@@ -318,6 +321,29 @@ def _dtype(dtype: torch.dtype | None) -> str | None:
     return None if dtype is None else str(dtype).replace("torch.", "")
 
 
+def _saved_activation_bytes(model: torch.nn.Module, dataset, batch_size: int,
+                            precision: Precision) -> int | None:
+    """Bytes autograd keeps for backward in one training forward pass of a full batch.
+
+    The quantity act8 shrinks, and one that peak RSS hides on a CPU. Measured on a copy of the
+    model with the RNG forked, so BatchNorm statistics and the random streams of the run (and
+    therefore its results, resumed or not) are untouched.
+    """
+    from frugalmed.quant.measure import saved_tensor_bytes
+
+    n = min(batch_size, len(dataset))
+    if n == 0:
+        return None
+    images = torch.stack([dataset[i][0] for i in range(n)])
+    images = images.to(precision.device, precision.weights_dtype)
+    probe = copy.deepcopy(model).train()
+    with torch.random.fork_rng(devices=[precision.device] if precision.device.type == "cuda" else []):
+        with precision.autocast():
+            measured = saved_tensor_bytes(probe, images)
+    del probe
+    return int(measured.activation_bytes)
+
+
 def _metrics(spec: RunSpec, setting: Setting, precision: Precision, data, counts, state: dict,
              test: dict, selection_metric: str, meter: EnergyMeter) -> dict[str, Any]:
     device = precision.device
@@ -355,6 +381,7 @@ def _metrics(spec: RunSpec, setting: Setting, precision: Precision, data, counts
         **sources,
         **state["peak"],
         "state_bytes": state["state_bytes"] or {"params": None, "grads": None, "optimizer": None},
+        "saved_activation_bytes": state.get("saved_activation_bytes"),
         "inference": test["inference"],
         "precision": {"weights_dtype": _dtype(precision.weights_dtype),
                       "autocast_dtype": _dtype(precision.autocast_dtype),

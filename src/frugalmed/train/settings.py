@@ -1,4 +1,4 @@
-"""The paper's five training settings, in one torch-free table.
+"""The paper's five training settings and frugalmed's act8 pair, in one torch-free table.
 
 Every other module (the loop, the config check, the README) reads this table, so a setting
 means the same thing everywhere. Kept free of torch so that parsing the Snakefile stays fast.
@@ -40,6 +40,11 @@ SETTING_TABLE: dict[str, Setting] = {
         Setting("bnb8", "fp32", "adam8bit", False, description="fp32 weights, 8-bit Adam"),
         Setting("bnb8_half", "half", "adam8bit", False, description="half-precision weights, 8-bit Adam"),
         Setting("amp_bnb8", "fp32", "adam8bit", True, description="mixed precision + 8-bit Adam"),
+        # beyond the paper: activation-compressed training (frugalmed.quant)
+        Setting("act8", "fp32", "adam", False, quantize_activations=True,
+                description="fp32 weights, torch Adam, 8-bit saved activations and gradients"),
+        Setting("act8_bnb8", "fp32", "adam8bit", False, quantize_activations=True,
+                description="act8 + 8-bit Adam"),
     )
 }
 
