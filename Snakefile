@@ -8,7 +8,7 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 sys.path.insert(0, f"{workflow.basedir}/src")
-from frugalmed.config import check_config, check_schema
+from frugalmed.config import check_config, check_schema, drop_null_experiments
 from frugalmed.errors import ConfigError
 
 
@@ -20,6 +20,7 @@ report: "workflow/report/workflow.rst"
 
 try:
     check_schema(config, workflow.source_path("config/schema.yaml"))
+    drop_null_experiments(config)
     validate(config, "config/schema.yaml", set_default=True)
     check_config(config)
 except ConfigError as err:

@@ -1,8 +1,9 @@
 """A synthetic mammography cohort for the benchmarks, in the Kaggle RSNA layout.
 
-Why not the workflow's own synthetic generator: the benchmarks need control over what drives
-decoding cost -- image size, bit depth, transfer syntax and how compressible the pixels are --
-and must stay independent of the stage they measure.
+Why not the workflow's own synthetic cohort (frugalmed.synthetic.rsna): the benchmarks need
+control over what drives decoding cost -- image size, bit depth, transfer syntax and how
+compressible the pixels are. The files are written with the workflow's own DICOM writer
+(frugalmed.synthetic.dicom_mammo), so their headers are those the RSNA stage reads.
 
 Encoding a 3000 x 2400 image losslessly takes about as long as decoding it, so a cohort of a few
 hundred images reuses a handful of distinct encoded images (`n_unique`) under distinct patient,
@@ -132,7 +133,3 @@ def _laterality(i: int, spec: CohortSpec) -> str:
     """File i reuses template i % n_unique, whose breast is on side 'LR'[template % 2]."""
     return "LR"[(i % min(spec.n_unique, spec.n_images)) % 2]
 
-
-def reference_pixels(path: Path) -> np.ndarray:
-    """The reference decode every candidate is checked against: pydicom with its default plugin."""
-    return pydicom.dcmread(path).pixel_array

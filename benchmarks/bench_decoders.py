@@ -84,7 +84,7 @@ def _dicomsdl(path: Path) -> np.ndarray:
     return dicomsdl.open(str(path)).pixelData(storedvalue=True)
 
 
-def _available(module: str) -> bool:
+def available(module: str) -> bool:
     try:
         __import__(module)
     except Exception:  # noqa: BLE001 - a broken install counts as missing
@@ -112,7 +112,7 @@ def candidates(syntax: str, reduce: int) -> tuple[list[Candidate], list[str]]:
         ]
     found, missing = [], []
     for name, module, make in wanted:
-        (found.append(make()) if _available(module) else missing.append(name))
+        (found.append(make()) if available(module) else missing.append(name))
     return found, missing
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pydicom
 
+import bench_decoders
+
 SPLITS = {"train": 0.6, "val": 0.2, "test": 0.2, "seed": 0}
 
 
@@ -38,8 +40,8 @@ def _decoder_name(path: Path, image_size: int) -> str | None:
     ds = pydicom.dcmread(path, stop_before_pixels=True)
     syntax = ds.file_meta.TransferSyntaxUID
     r = decode.reduction_level(int(ds.Rows), int(ds.Columns), image_size)
-    if syntax in decode.J2K_SYNTAXES and r > 0:
-        return f"glymur reduce={r}"
+    if syntax in decode.J2K_SYNTAXES and r > 0 and bench_decoders.available("glymur"):
+        return f"glymur reduce={r}"  # frugalmed.rsna.decode falls back to pydicom without glymur
     plugins = list(get_decoder(syntax).available_plugins)
     return f"pydicom+{plugins[0]}" if plugins else None
 

@@ -9,7 +9,6 @@ reported ratio compares runs made seconds apart on the same file.
 from __future__ import annotations
 
 import statistics
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any

@@ -32,6 +32,8 @@ def seeds_override(configfile: Path, factor: int) -> dict:
     config = yaml.safe_load(configfile.read_text())
     experiments = {}
     for name, grid in config["experiments"].items():
+        if not grid:  # an experiment switched off (`name: null`) stays off
+            continue
         n = len(grid["seeds"]) * factor
         experiments[name] = {**grid, "seeds": list(range(1, n + 1))}
     return {"experiments": experiments}

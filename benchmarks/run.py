@@ -10,7 +10,6 @@ Every comparison is a ratio of methods run interleaved on the same items in this
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -59,7 +58,7 @@ class Mode:
 
 FULL = Mode(
     name="full", n_cohort=100, rows=3000, cols=2400, n_pipeline=60, n_decoders=12, n_unique=6, image_size=256,
-    scales=[1, 2, 4, 8], scaling_images=60, scaling_repeats=3, memory_sizes=(200, 2000),
+    scales=[1, 2, 4, 8], scaling_images=100, scaling_repeats=3, memory_sizes=(200, 2000),
     memory_rows=256, memory_cols=208, train=dict(n_images=1280, epochs=6), train_repeats=5,
 )
 SMOKE = Mode(
@@ -122,13 +121,15 @@ def rsna_section(report: Report, mode: Mode, scratch: Path) -> None:
                    goal="≥ 10 (J2K)" if syntax == "j2k" else "", met=_ge(res["naive_vs_frugalmed"], 10) if syntax == "j2k" else None,
                    note="naive = pydicom pixel_array + skimage resize(anti_aliasing=True), one process")
     scaling = _guarded(report, "rsna", "workers 2 vs 1",
-                       lambda: bench_rsna.worker_scaling(files["j2k"][: mode.scaling_images], mode.image_size,
+                       lambda: bench_rsna.worker_scaling(files["j2k"][: mode.scaling_images // 2]
+                                                         + files["jpegls1"][: mode.scaling_images // 2], mode.image_size,
                                                          mode.scales, scratch, mode.scaling_repeats))
     if scaling is not None:
         report.details["worker_scaling"] = scaling
-        report.add("rsna", "speed-up, 2 workers vs 1 (J2K cohort)", scaling["speedup_2_vs_1"], goal="≈ 2 (≥ 1.8)",
+        report.add("rsna", "speed-up, 2 workers vs 1", scaling["speedup_2_vs_1"], goal="≈ 2 (≥ 1.8)",
                    met=_ge(scaling["speedup_2_vs_1"], 1.8),
-                   note=f"{scaling['n_images']} images x {scaling['repeats']} repeats, preprocess_rsna(threads=1|2); "
+                   note=f"{scaling['n_images']} images (half J2K, half SV1) x {scaling['repeats']} repeats, "
+                   "whole preprocess_rsna(threads=1|2) incl. its serial parts and pool start; "
                    "wall clock, on 2 cores shared with other processes")
         report.add("rsna", "CPU seconds per image, 2 workers ÷ 1", scaling["cpu_per_image_2_vs_1"], goal="≈ 1 (≤ 1.1)",
                    met=_le(scaling["cpu_per_image_2_vs_1"], 1.1),

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from frugalmed.config import check_config, check_schema
+from frugalmed.config import check_config, check_schema, drop_null_experiments
 from frugalmed.errors import ConfigError
 
 
@@ -26,6 +26,7 @@ def schema(repo):
 def test_shipped_configs_are_valid(repo, schema, name):
     config = yaml.safe_load((repo / "config" / name).read_text())
     check_schema(config, schema)
+    drop_null_experiments(config)
     check_config(config)
 
 
@@ -68,6 +69,16 @@ def test_semantic_errors_name_the_key(demo, schema, path, value, key):
     with pytest.raises(ConfigError) as err:
         check_config(config)
     assert f"'{key}'" in str(err.value)
+
+
+def test_an_override_can_drop_an_experiment(demo, schema):
+    config = _mutated(demo, ["experiments", "act8"], None)
+    check_schema(config, schema)
+    drop_null_experiments(config)
+    assert "act8" not in config["experiments"] and "main" in config["experiments"]
+    check_config(config)
+    with pytest.raises(ConfigError, match="'experiments'"):
+        drop_null_experiments(_mutated(config, ["experiments"], {"main": None}))
 
 
 def test_lidc_has_only_scale_one(demo):

@@ -14,3 +14,4 @@ def test_union_of_experiments_without_duplicates():
     assert runs[0].metrics_path.startswith("results/runs/")
     assert Run("lidc", 1, "m", "amp", 1).metrics_path == "results/runs/lidc/s1/m/amp/seed1/metrics.json"
     assert len(select(runs, dataset="rsna", scale=2)) == 2
+

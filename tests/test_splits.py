@@ -48,3 +48,10 @@ def test_small_cohorts_assign_every_patient(n):
     df = pd.DataFrame({"patient_id": [f"P{i}" for i in range(n)], "label": [i % 2 for i in range(n)]})
     split = assign_patient_splits(df.patient_id, df.label, FRACTIONS, seed=0)
     assert split.notna().all() and len(split) == n
+
+
+def test_three_patients_fill_three_splits():
+    df = pd.DataFrame({"patient_id": ["A", "A", "B", "C", "C"], "label": [1, 0, 1, 1, 1]})
+    split = assign_patient_splits(df.patient_id, df.label, FRACTIONS, seed=0)
+    assert set(split) == {"train", "val", "test"}
+    assert split.iloc[0] == split.iloc[1] and split.iloc[3] == split.iloc[4]

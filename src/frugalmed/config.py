@@ -34,6 +34,16 @@ def check_schema(config: Mapping[str, Any], schema_path: str | Path) -> None:
         raise ConfigError(key, error.message)
 
 
+def drop_null_experiments(config: dict[str, Any]) -> None:
+    """Remove experiments set to null: how an override file drops one of the default config's
+    (config files merge key by key, so a key cannot be deleted otherwise)."""
+    experiments = config["experiments"]
+    for name in [name for name, exp in experiments.items() if exp is None]:
+        del experiments[name]
+    if not experiments:
+        raise ConfigError("experiments", "every experiment is null: nothing to run")
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Raise ConfigError for the first inconsistency found."""
     _check_splits(config.get("splits", {}))

@@ -30,9 +30,26 @@ def assign_patient_splits(
         names = rng.permutation(patients.index.to_numpy())
         for patient, split in zip(names, _allocate(len(names), fractions)):
             split_of[patient] = split
+    _fill_empty_splits(split_of, fractions)
     return pd.Series(
         [split_of[p] for p in per_patient["patient"]], index=patient_ids.index, name="split"
     )
+
+
+def _fill_empty_splits(split_of: dict[str, str], fractions: Mapping[str, float]) -> None:
+    """Give every split at least one patient when there are enough patients.
+
+    Per-stratum rounding can leave a small cohort (a demo, a pilot) without a test or
+    validation patient; training then has nothing to select or report on. Move the last
+    patient of the largest split into each empty one instead.
+    """
+    wanted = [name for name in SPLIT_NAMES if fractions[name] > 0]
+    for empty in [name for name in wanted if name not in split_of.values()]:
+        members = {name: [p for p, s in split_of.items() if s == name] for name in wanted}
+        donor = max(members, key=lambda name: len(members[name]))
+        if len(members[donor]) < 2:
+            return
+        split_of[members[donor][-1]] = empty
 
 
 def _allocate(n: int, fractions: Mapping[str, float]) -> list[str]:

@@ -1,8 +1,8 @@
 # Helper functions shared by every rule file. Logic lives in the frugalmed package.
-import glob
 import re
 
 from frugalmed.grid import expand_runs, select
+from frugalmed.host import has_nvidia_gpu
 
 RUNS = expand_runs(config["experiments"])
 DATASETS = sorted({run.dataset for run in RUNS})
@@ -31,7 +31,7 @@ def train_gpus():
     them on `--resources gpu=1`; cluster profiles set gpu explicitly for the train rule."""
     wanted = config["train"]["gpu"]
     if wanted == "auto":
-        return int(bool(glob.glob("/dev/nvidia[0-9]*")))
+        return int(has_nvidia_gpu())
     return int(wanted)
 
 

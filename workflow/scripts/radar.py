@@ -1,6 +1,7 @@
 """Rule radar: one model's scale-1 runs -> figures/radar_{model}.pdf + .png."""
-from frugalmed.results.cli import radar, setup_logging
+from frugalmed.logs import log_to
+from frugalmed.results.cli import radar
 
-setup_logging(snakemake.log[0])
+log_to(snakemake.log[0])
 radar(list(snakemake.input.metrics), snakemake.wildcards.model,
       snakemake.output.pdf, snakemake.output.png)

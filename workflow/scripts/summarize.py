@@ -1,5 +1,6 @@
 """Rule summarize: every run's metrics.json -> results/summary.csv (one flat row per run)."""
-from frugalmed.results.cli import setup_logging, summarize
+from frugalmed.logs import log_to
+from frugalmed.results.cli import summarize
 
-setup_logging(snakemake.log[0])
+log_to(snakemake.log[0])
 summarize(list(snakemake.input.metrics), snakemake.output.summary)

@@ -1,6 +1,7 @@
 """Rule tables: one dataset's runs -> results/tables/{dataset}.csv|.md|.tex."""
-from frugalmed.results.cli import setup_logging, tables
+from frugalmed.logs import log_to
+from frugalmed.results.cli import tables
 
-setup_logging(snakemake.log[0])
+log_to(snakemake.log[0])
 tables(list(snakemake.input.metrics), snakemake.wildcards.dataset,
        snakemake.output.csv, snakemake.output.md, snakemake.output.tex)

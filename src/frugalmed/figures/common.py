@@ -81,17 +81,3 @@ def save_figure(fig: Figure, pdf_path: PathLike, png_path: PathLike | None = Non
                 fig.savefig(tmp, format="png", dpi=PNG_DPI, bbox_inches="tight")
     finally:
         plt.close(fig)
-
-
-def log_to_file(path: PathLike) -> None:
-    """Send this process's log records (ours and matplotlib's warnings) to a rule's log file."""
-    import logging
-
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        filename=str(path),
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
-    logging.captureWarnings(True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -42,18 +41,3 @@ def downsampling(metrics: Sequence[str], model: str, pdf: str, png: str,
     summary = load_summary(metrics)
     plot_downsampling(aggregate(summary), summary, model, pdf, png, image_size=image_size)
     log.info("downsampling of %s from %d runs -> %s", model, len(summary), pdf)
-
-
-def setup_logging(path: str) -> None:
-    """Log to the rule's log file (Snakemake keeps it beside the job's outputs)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        filename=path, level=logging.INFO, force=True,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-    def log_uncaught(kind, value, tb):  # the error lands in the log, and on stderr as usual
-        logging.getLogger("frugalmed").critical("failed", exc_info=(kind, value, tb))
-        sys.__excepthook__(kind, value, tb)
-
-    sys.excepthook = log_uncaught
