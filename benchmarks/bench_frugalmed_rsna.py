@@ -1,7 +1,7 @@
 """The one place the benchmarks call frugalmed's RSNA stage (frugalmed.rsna.preprocess).
 
 - per image: `process_image` (decode, modality/VOI LUTs, crop, flip, resize, every scale) and
-  the row written into memory-mapped outputs with the stage's own `NpyRows` writer;
+  the row written into the outputs with the stage's own `NpyRows` writer;
 - whole cohort: `preprocess_rsna`, the function the workflow's rule calls, with its `threads`.
 """
 
@@ -24,7 +24,7 @@ SPLITS = {"train": 0.6, "val": 0.2, "test": 0.2, "seed": 0}
 
 @dataclass
 class PerImage:
-    """A callable per-image pipeline writing row after row into memmaps; `close` discards them."""
+    """A callable per-image pipeline writing row after row into .npy outputs; `close` discards them."""
 
     run: Callable[[Path], object]
     close: Callable[[], None]
@@ -42,6 +42,8 @@ def _decoder_name(path: Path, image_size: int) -> str | None:
     r = decode.reduction_level(int(ds.Rows), int(ds.Columns), image_size)
     if syntax in decode.J2K_SYNTAXES and r > 0 and bench_decoders.available("glymur"):
         return f"glymur reduce={r}"  # frugalmed.rsna.decode falls back to pydicom without glymur
+    if syntax in decode.DICOMSDL_SYNTAXES and bench_decoders.available("dicomsdl"):
+        return "dicomsdl"  # frugalmed.rsna.decode falls back to pydicom without dicomsdl
     plugins = list(get_decoder(syntax).available_plugins)
     return f"pydicom+{plugins[0]}" if plugins else None
 
@@ -60,7 +62,7 @@ def per_image(files: list[Path], image_size: int, scales: list[int], scratch: Pa
             raise RuntimeError(f"frugalmed rejected {path}: {outcome.reason} {outcome.detail}")
         i = row["i"] % len(files)
         for s, writer in writers.items():
-            writer.array[i] = outcome.images[s]
+            writer.write(i, outcome.images[s])
         row["i"] += 1
 
     def close() -> None:
@@ -69,7 +71,7 @@ def per_image(files: list[Path], image_size: int, scales: list[int], scratch: Pa
         shutil.rmtree(outdir, ignore_errors=True)
 
     return PerImage(run, close, _decoder_name(files[0], image_size),
-                    "frugalmed.rsna.preprocess.process_image + NpyRows memmap rows")
+                    "frugalmed.rsna.preprocess.process_image + NpyRows positioned row writes")
 
 
 def subset_raw_dir(files: list[Path], dst: Path) -> Path:

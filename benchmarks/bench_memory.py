@@ -1,13 +1,13 @@
 """Memory scale: peak RSS of frugalmed's RSNA preprocessing of a small and a 10x larger cohort.
 
-The preprocessing writes each image into memory-mapped output arrays as it goes, so its peak
-memory should not grow with the number of images. Each size runs in a fresh child process
+The preprocessing writes each image into its output .npy files as it goes (positioned writes,
+not memory maps), so its peak memory should not grow with the number of images. Each size runs in a fresh child process
 (one preprocessing process, threads=1) that reports its own peak resident set (VmHWM from
 /proc/self/status); ru_maxrss from os.wait4 is not used because Linux carries the parent's
 high-water mark into a vforked child across exec. The child also samples its anonymous
-resident memory (RssAnon), which leaves out the file-backed pages of the memory-mapped
-outputs: those count in the resident set while mapped, but are page cache the kernel can
-write back and drop.
+resident memory (RssAnon), which leaves out file-backed pages: those of a memory-mapped
+output would count in the resident set while mapped (as they did before NpyRows switched
+to pwrite), though they are page cache the kernel can write back and drop.
 """
 
 from __future__ import annotations

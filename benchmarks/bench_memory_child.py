@@ -37,8 +37,8 @@ def vm_hwm_mb() -> float:
 class AnonSampler:
     """Peak anonymous resident memory (RssAnon), sampled every `period` seconds.
 
-    VmHWM also counts the file-backed pages of the memory-mapped outputs, which the kernel can
-    write back and drop at any time; RssAnon is the memory the process really holds.
+    VmHWM also counts file-backed pages (memory-mapped files such as the loaded libraries),
+    which the kernel can drop at any time; RssAnon is the memory the process really holds.
     """
 
     def __init__(self, period: float = 0.01) -> None:

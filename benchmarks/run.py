@@ -199,16 +199,16 @@ def memory_section(report: Report, mode: Mode, scratch: Path) -> None:
     for n, r in res["by_size"].items():
         report.add("memory", f"peak RSS, preprocessing {n} images", r["peak_rss_mb"], "MB",
                    note=f"{mode.memory_rows}x{mode.memory_cols} px -> {mode.image_size} px, scales {mode.scales}; "
-                   f"one process (threads=1), VmHWM incl. mapped output pages; after imports "
+                   f"one process (threads=1), VmHWM (peak resident set); after imports "
                    f"{r['rss_after_imports_mb']:.0f} MB; {r['seconds']:.1f} s")
         report.add("memory", f"peak anonymous RSS, preprocessing {n} images", r["peak_anon_mb"], "MB",
-                   note=f"RssAnon sampled every 10 ms (leaves out page cache of the memmaps); after imports "
+                   note=f"RssAnon sampled every 10 ms (leaves out file-backed pages); after imports "
                    f"{r['anon_after_imports_mb']:.0f} MB")
     small, large = mode.memory_sizes
     out_mb = large * sum((mode.image_size // s) ** 2 for s in mode.scales) / 2**20
     report.add("memory", f"peak RSS ratio, {large} ÷ {small} images", res["ratio"], goal="≤ 1.1 (flat)",
                met=_le(res["ratio"], 1.1),
-               note=f"the outputs of {large} images are {out_mb:.0f} MB; their mapped pages count here")
+               note=f"the outputs of {large} images are {out_mb:.0f} MB, written with pwrite (not mapped)")
     report.add("memory", f"peak anonymous RSS ratio, {large} ÷ {small} images", res["anon_ratio"], goal="≤ 1.1 (flat)",
                met=_le(res["anon_ratio"], 1.1), note="memory the process itself holds")
 

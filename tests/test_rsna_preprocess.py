@@ -151,12 +151,15 @@ def test_missing_train_csv_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("kept", [5, 3, 0])
-def test_npy_rows_remaps_and_trims(tmp_path, monkeypatch, kept):
-    monkeypatch.setattr(NpyRows, "remap_every", 2)
+def test_npy_rows_writes_and_trims(tmp_path, monkeypatch, kept):
+    monkeypatch.setattr(NpyRows, "copy_rows", 2)  # trimming copies in several chunks
     rows = NpyRows(tmp_path / "a.npy", 5, 4)
     data = np.arange(5 * 16, dtype=np.uint8).reshape(5, 4, 4)
-    for i in range(kept):
+    for i in reversed(range(kept)):  # any order: each row goes to its own offset
         rows.write(i, data[i])
     rows.finish(kept)
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), data[:kept])
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")  # how the training data loader reads it
+    assert mapped.shape == (kept, 4, 4)
+    np.testing.assert_array_equal(mapped, data[:kept])
     assert [p.name for p in tmp_path.iterdir()] == ["a.npy"]  # no temp file left

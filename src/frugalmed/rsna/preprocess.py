@@ -1,7 +1,7 @@
 """RSNA preprocessing: train.csv + DICOMs -> manifest.csv, images_s{scale}.npy, rejects, selection.
 
 Images are decoded in a process pool and written, in manifest order, straight into
-preallocated memory-mapped .npy files, so peak memory does not grow with the cohort (RSNA has
+preallocated .npy files with positioned writes, so peak memory does not grow with the cohort (RSNA has
 ~54,000 images). Every input that cannot be used goes to rejects.csv with its reason; the run
 fails only if more than max_reject_fraction of the inputs are rejected.
 """
@@ -20,7 +20,6 @@ from typing import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
-from numpy.lib.format import open_memmap
 
 from frugalmed.atomic import write_csv, write_json
 from frugalmed.errors import FrugalmedError
@@ -97,53 +96,78 @@ def run_ordered(paths: list[str], spec: ImageSpec, threads: int) -> Iterator[Out
 
 
 class NpyRows:
-    """A (n, h, w) uint8 .npy written row by row through a memory map, renamed when complete."""
+    """A (n, h, w) uint8 .npy written row by row with positioned writes, renamed when complete.
 
-    remap_every = 1024  # rows; re-mapping releases the written pages from this process's RSS
+    Plain pwrite()s, not a memory map: written pages are page cache the kernel can flush and
+    drop, never part of this process's RSS, so memory stays flat however many rows there are
+    (a memmap keeps every dirty page mapped, which counts against SLURM memory limits).
+    """
+
+    copy_rows = 1024  # rows per chunk when trimming: memory stays flat
 
     def __init__(self, path: str | os.PathLike[str], n_rows: int, side: int) -> None:
         self.final = Path(path)
         self.final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.final.name}.", suffix=".partial", dir=self.final.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
         self.side = side
-        self._capacity = max(n_rows, 1)
-        self.array = open_memmap(self.tmp, mode="w+", dtype=np.uint8, shape=(self._capacity, side, side))
+        self.row_bytes = side * side
+        self.tmp, self._fd, self._offset = self._create(max(n_rows, 1))
+
+    def _create(self, n_rows: int) -> tuple[Path, int, int]:
+        """A temp .npy of n_rows rows (header written, data sized); its path, fd, data offset."""
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.final.name}.", suffix=".partial", dir=self.final.parent)
+        try:
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+                      "shape": (n_rows, self.side, self.side)}
+            with os.fdopen(os.dup(fd), "wb") as fh:
+                np.lib.format.write_array_header_1_0(fh, header)
+                offset = fh.tell()
+            os.ftruncate(fd, offset + n_rows * self.row_bytes)  # unwritten rows read as zeros
+        except BaseException:
+            os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return Path(tmp), fd, offset
 
     def write(self, index: int, row: np.ndarray) -> None:
-        self.array[index] = row
-        if (index + 1) % self.remap_every == 0:
-            self.array.flush()
-            del self.array
-            self.array = open_memmap(self.tmp, mode="r+")
+        data = np.ascontiguousarray(row, dtype=np.uint8)
+        if data.shape != (self.side, self.side):
+            raise ValueError(f"row {index} has shape {data.shape}, expected {(self.side, self.side)}")
+        _pwrite_all(self._fd, memoryview(data).cast("B"), self._offset + index * self.row_bytes)
 
     def finish(self, n_rows: int) -> None:
         """Keep the first n_rows (rows of rejected images were never filled) and publish."""
-        self.array.flush()
-        del self.array
-        if n_rows == 0:
-            with open(self.tmp, "wb") as fh:  # a file object: np.save would append .npy to a name
-                np.save(fh, np.zeros((0, self.side, self.side), dtype=np.uint8), allow_pickle=False)
-        elif n_rows != self._capacity:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.final.name}.", suffix=".partial", dir=self.final.parent)
-            os.close(fd)
-            open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n_rows, self.side, self.side)).flush()
-            for start in range(0, n_rows, self.remap_every):  # chunk by chunk: memory stays flat
-                stop = min(start + self.remap_every, n_rows)
-                src, dst = open_memmap(self.tmp, mode="r"), open_memmap(tmp, mode="r+")
-                dst[start:stop] = src[start:stop]
-                dst.flush()
-                del src, dst
+        capacity = (os.fstat(self._fd).st_size - self._offset) // self.row_bytes
+        if n_rows != capacity:
+            tmp, fd, offset = self._create(n_rows)
+            try:
+                chunk = self.copy_rows * self.row_bytes
+                for start in range(0, n_rows * self.row_bytes, chunk):
+                    size = min(chunk, n_rows * self.row_bytes - start)
+                    _pwrite_all(fd, os.pread(self._fd, size, self._offset + start), offset + start)
+            except BaseException:
+                os.close(fd)
+                tmp.unlink(missing_ok=True)
+                raise
             self.discard()
-            self.tmp = Path(tmp)
+            self.tmp, self._fd, self._offset = tmp, fd, offset
+        os.close(self._fd)
+        self._fd = -1
         os.chmod(self.tmp, 0o644)  # mkstemp creates 0600
         os.replace(self.tmp, self.final)
 
     def discard(self) -> None:
-        if hasattr(self, "array"):
-            del self.array
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
         self.tmp.unlink(missing_ok=True)
+
+
+def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """os.pwrite until every byte is written (it may write fewer than asked)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
 def image_path(raw_dir: Path, patient_id: str, image_id: str) -> Path:
