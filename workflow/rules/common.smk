@@ -1,4 +1,5 @@
 # Helper functions shared by every rule file. Logic lives in the frugalmed package.
+import os.path
 import re
 
 from frugalmed.grid import expand_runs, select
@@ -190,7 +191,6 @@ def pretrained_weights():
 
 
 # --- RSNA helpers (rules in synthetic.smk, download.smk, rsna.smk) ---
-import os.path
 
 
 def rsna_raw_input(wildcards):
