@@ -81,8 +81,9 @@ def test_every_setting_writes_complete_metrics(runs, setting):
     assert 0.0 <= metrics["test_auc"] <= 1.0 and 0.0 <= metrics["test_accuracy"] <= 1.0
     assert metrics["best_epoch"] == 1
     assert metrics["train_time_s"] > 0
-    assert metrics["energy_kwh"] > 0 and metrics["energy_source"] in {"rapl", "estimated-tdp", "nvml+rapl",
-                                                                        "nvml+estimated-tdp"}
+    assert metrics["energy_kwh"] > 0 and metrics["energy_source"] in {
+        "rapl+estimated-per-gb", "estimated-tdp+estimated-per-gb", "nvml+rapl+estimated-per-gb",
+        "nvml+estimated-tdp+estimated-per-gb"}
     assert metrics["energy_kwh"] == pytest.approx(
         metrics["energy_kwh_cpu"] + metrics["energy_kwh_gpu"] + metrics["energy_kwh_ram"])
     assert metrics["memory_source"] == "cpu_max_rss" and metrics["peak_memory_gb"] > 0

@@ -129,5 +129,7 @@ class EnergyMeter:
             elif kind == "RAM":
                 parts["ram"] = "estimated-per-gb"
         detail["components"] = parts
-        main = [parts[k] for k in ("gpu", "cpu") if k in parts]
+        # every component the total includes: RAM energy is always codecarbon's model, so a
+        # total with metered GPU/CPU parts is still partly an estimate, and says so
+        main = [parts[k] for k in ("gpu", "cpu", "ram") if k in parts]
         return {"energy_source": "+".join(dict.fromkeys(main)) or "unknown", "energy_detail": detail}
