@@ -1,4 +1,4 @@
-"""Shared plumbing for the data figures: loading the contract's arrays, saving PDF+PNG atomically."""
+"""Shared plumbing for the data figures: loading the contract's arrays, drawing grey images."""
 
 from __future__ import annotations
 
@@ -9,19 +9,14 @@ import matplotlib
 
 matplotlib.use("Agg")  # figures are built headless, on cluster nodes too
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
-from frugalmed.atomic import atomic_path  # noqa: E402
 from frugalmed.errors import FrugalmedError  # noqa: E402
 
 PathLike = str | os.PathLike[str]
 
-#: Resolution of the PNG copies (the PDF is vector apart from the images themselves).
-PNG_DPI = 200
 
 
 def load_manifest(path: PathLike, required: list[str]) -> pd.DataFrame:
@@ -69,15 +64,3 @@ def grid_shape(n: int, max_cols: int) -> tuple[int, int]:
     cols = max(1, min(max_cols, n))
     rows = max(1, -(-n // cols))
     return rows, cols
-
-
-def save_figure(fig: Figure, pdf_path: PathLike, png_path: PathLike | None = None) -> None:
-    """Write the figure as PDF (and PNG) atomically, then release it."""
-    try:
-        with atomic_path(pdf_path) as tmp:
-            fig.savefig(tmp, format="pdf", bbox_inches="tight")
-        if png_path is not None:
-            with atomic_path(png_path) as tmp:
-                fig.savefig(tmp, format="png", dpi=PNG_DPI, bbox_inches="tight")
-    finally:
-        plt.close(fig)

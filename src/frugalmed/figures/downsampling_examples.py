@@ -13,7 +13,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from frugalmed.errors import FrugalmedError
-from frugalmed.figures.common import PathLike, load_images, load_manifest, save_figure, show_grey
+from frugalmed.figures.common import PathLike, load_images, load_manifest, show_grey
+from frugalmed.plotting import save_figure
 
 log = logging.getLogger(__name__)
 

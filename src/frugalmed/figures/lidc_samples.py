@@ -24,9 +24,9 @@ from frugalmed.figures.common import (
     grid_shape,
     load_images,
     load_manifest,
-    save_figure,
     show_grey,
 )
+from frugalmed.plotting import save_figure
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from frugalmed.errors import FrugalmedError
-from frugalmed.figures.common import PathLike, load_manifest, save_figure
+from frugalmed.figures.common import PathLike, load_manifest
+from frugalmed.plotting import save_figure
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,9 @@ import os
 
 import pandas as pd
 
+from frugalmed.plotting import save_figure
 from frugalmed.results.aggregate import DDOF
-from frugalmed.results.style import plt, save_figure, setting_styles
+from frugalmed.results.style import plt, setting_styles
 from frugalmed.results.summary import setting_order
 
 
@@ -62,7 +63,7 @@ def plot_downsampling(table: pd.DataFrame, runs: pd.DataFrame, model: str,
     )
     ax.legend(fontsize=9, frameon=False, loc="best")
     fig.tight_layout()
-    save_figure(fig, pdf_path, png_path)
+    save_figure(fig, pdf_path, png_path, dpi=150)
 
 
 def _scale_label(scale: int, image_size: int | None) -> str:

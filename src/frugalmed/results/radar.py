@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from frugalmed.results.style import plt, save_figure, setting_styles
+from frugalmed.plotting import save_figure
+from frugalmed.results.style import plt, setting_styles
 from frugalmed.results.summary import is_estimated
 
 INNER = 0.18  # radius of the worst tick: keeps the worst values off the centre point
@@ -112,7 +113,7 @@ def plot_radar(table: pd.DataFrame, runs: pd.DataFrame, model: str,
                  fontweight="bold", y=0.99)
     fig.text(0.5, 0.95, subtitle, ha="center", va="top", fontsize=9)
     fig.subplots_adjust(wspace=0.6, bottom=0.1, top=0.72)
-    save_figure(fig, pdf_path, png_path)
+    save_figure(fig, pdf_path, png_path, dpi=150)
 
 
 def _panel(ax, rows: pd.DataFrame, runs: pd.DataFrame, dataset: str,

@@ -1,8 +1,7 @@
-"""What every figure shares: one colour and marker per setting, atomic PDF+PNG saving."""
+"""What every results figure shares: one colour and marker per setting; saving is frugalmed.plotting."""
 
 from __future__ import annotations
 
-import os
 from typing import Iterable
 
 import matplotlib
@@ -10,7 +9,6 @@ import matplotlib
 matplotlib.use("Agg")  # figures are files; never open a window (jobs run headless)
 import matplotlib.pyplot as plt  # noqa: E402
 
-from frugalmed.atomic import atomic_path  # noqa: E402
 from frugalmed.results.summary import setting_order  # noqa: E402
 
 _FIXED = {
@@ -39,16 +37,3 @@ def setting_styles(settings: Iterable[str]) -> dict[str, dict[str, str]]:
             "marker": _MARKERS[slot % len(_MARKERS)],
         }
     return styles
-
-
-def save_figure(fig: plt.Figure, pdf_path: str | os.PathLike[str],
-                png_path: str | os.PathLike[str], dpi: int = 150) -> None:
-    """Write the figure as PDF and PNG, each atomically, then free it.
-
-    Timestamps are left out of the metadata so a rerun on the same numbers gives the same files.
-    """
-    with atomic_path(pdf_path) as tmp:
-        fig.savefig(tmp, format="pdf", bbox_inches="tight", metadata={"CreationDate": None})
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
