@@ -95,7 +95,9 @@ def _group(ax, rows: pd.DataFrame, resource: str, colour: str, styles) -> None:
         x, y = row[f"{resource}_mean"], row["auc_mean"]
         xerr = [[x - row[f"{resource}_min"]], [row[f"{resource}_max"] - x]]
         yerr = [[y - row["auc_ci_low"]], [row["auc_ci_high"] - y]]
-        ax.errorbar([x], [y], xerr=np.nan_to_num(xerr), yerr=np.nan_to_num(yerr), color=colour,
+        # float rounding can put a mean a hair outside its own range: clip at zero
+        xerr, yerr = (np.clip(np.nan_to_num(e), 0, None) for e in (xerr, yerr))
+        ax.errorbar([x], [y], xerr=xerr, yerr=yerr, color=colour,
                     marker=styles[row["setting"]]["marker"], markersize=7, capsize=2,
                     linewidth=0.9, alpha=0.9)
         if row["setting"] == "baseline":
