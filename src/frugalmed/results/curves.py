@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from frugalmed.plotting import save_figure
 from frugalmed.results.labels import group_label
@@ -67,6 +68,7 @@ def curves_figure(summary: pd.DataFrame, model: str):
                 _lines(ax, data, column, styles[setting]["color"])
             ax.set_title(f"{dataset}: {ylabel}", fontsize=10)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel(ylabel)
             ax.grid(True, alpha=0.3)
     from matplotlib.lines import Line2D
@@ -83,11 +85,13 @@ def curves_figure(summary: pd.DataFrame, model: str):
                           linestyle="none", label="a seed's best epoch (its test weights)"))
     fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8.5, frameon=False)
     seeds = " ".join(str(s) for s in sorted(runs["seed"].unique()))
-    fig.suptitle(f"{model}: learning curves per setting (scale 1)", fontsize=12.5, fontweight="bold")
-    fig.text(0.5, 0.965, f"Line: mean over the seeds still training at that epoch (seeds {{{seeds}}}); "
+    height = fig.get_figheight()
+    fig.suptitle(f"{model}: learning curves per setting (scale 1)", fontsize=12.5, fontweight="bold",
+                 y=1 - 0.12 / height, va="top")
+    fig.text(0.5, 1 - 0.48 / height, f"Line: mean over the seeds still training at that epoch (seeds {{{seeds}}}); "
              "band: min–max over them; diverged runs left out.", ha="center", va="top", fontsize=9)
     rows = (len(handles) + 1) // 2
-    fig.tight_layout(rect=(0, 0.03 + 0.035 * rows, 1, 0.94))
+    fig.tight_layout(rect=(0, (0.3 + 0.22 * rows) / height, 1, 1 - 0.75 / height))
     return fig
 
 
@@ -99,7 +103,7 @@ def _lines(ax, data: pd.DataFrame, column: str, colour: str) -> None:
         return
     stats = ok.groupby("epoch")["value"].agg(["mean", "min", "max"]).sort_index()
     ax.plot(stats.index, stats["mean"], color=colour, linewidth=1.8)
-    ax.fill_between(stats.index, stats["min"], stats["max"], color=colour, alpha=0.15, linewidth=0)
+    ax.fill_between(stats.index, stats["min"], stats["max"], color=colour, alpha=0.12, linewidth=0)
     best = ok[pd.to_numeric(ok["epoch"]) == pd.to_numeric(ok["best_epoch"], errors="coerce")]
     ax.plot(best["epoch"], best["value"], linestyle="none", marker="o", markersize=5,
             markerfacecolor="white", markeredgecolor=colour, markeredgewidth=1.5)

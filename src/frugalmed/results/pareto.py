@@ -41,7 +41,7 @@ def pareto_figure(settings: pd.DataFrame, dataset: str, memory_label: str = "Mem
     several_scales = len({s for _, s in groups}) > 1
     colours = {g: MODEL_COLOURS[i % len(MODEL_COLOURS)] for i, g in enumerate(groups)}
     styles = setting_styles(table["setting"])
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(12.5, 5.6), sharey=True)
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(12.5, 5.2), sharey=True)
     for ax, (resource, xlabel) in zip(axes, PANELS):
         for group in groups:
             rows = table[(table["model"] == group[0]) & (table["scale"] == group[1])]
@@ -59,7 +59,8 @@ def pareto_figure(settings: pd.DataFrame, dataset: str, memory_label: str = "Mem
     from matplotlib.lines import Line2D
 
     model_handles = [Line2D([], [], color=colours[g], linewidth=2,
-                            label=f"{g[0]}" + (f" (scale {g[1]})" if several_scales else ""))
+                            label=f"{g[0]}" + (f" (scale {g[1]})" if several_scales else "")
+                            + ": colour, line = its Pareto front")
                      for g in groups]
     setting_handles = []
     for setting in setting_order(styles):
@@ -68,9 +69,9 @@ def pareto_figure(settings: pd.DataFrame, dataset: str, memory_label: str = "Mem
                                       linestyle="none", label=label or setting))
     setting_handles.append(Line2D([], [], color="black", marker="o", markerfacecolor="none",
                                   markersize=12, linestyle="none", label="baseline (ringed)"))
-    fig.legend(handles=model_handles, loc="upper left", bbox_to_anchor=(0.01, 0.99), fontsize=8.5,
-               frameon=False, title="model (line = its Pareto front)", title_fontsize=8.5)
-    fig.legend(handles=setting_handles, loc="lower center", ncol=2, fontsize=8, frameon=False,
+    handles = model_handles + setting_handles
+    ncol = 2
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, 0.0))
     caption = ("Markers: mean over the non-diverged seeds. Vertical bars: 95 % interval of the mean "
                "AUC (seeds and test patients resampled); horizontal bars: min–max over seeds.")
@@ -78,10 +79,13 @@ def pareto_figure(settings: pd.DataFrame, dataset: str, memory_label: str = "Mem
         caption += "\n" + "\n".join(notes)
     fig.suptitle(f"{dataset}: test AUC against cost, every model and setting", fontsize=12.5,
                  fontweight="bold")
-    fig.text(0.5, 0.925, caption, ha="center", va="top", fontsize=8.5)
-    n_rows = math.ceil(len(setting_handles) / 2)
-    fig.subplots_adjust(top=0.8 - 0.02 * len(notes or []), bottom=0.14 + 0.03 * n_rows,
-                        left=0.2, wspace=0.08)
+    fig.text(0.5, 1 - 0.42 / fig.get_figheight(), caption, ha="center", va="top", fontsize=8.5)
+    n_rows = math.ceil(len(handles) / ncol)
+    height = fig.get_figheight()
+    fig.set_figheight(height + 0.2 * n_rows)
+    height = fig.get_figheight()
+    fig.subplots_adjust(top=1 - (0.9 + 0.18 * len(notes or [])) / height,
+                        bottom=(0.9 + 0.2 * n_rows) / height, left=0.08, right=0.98, wspace=0.08)
     return fig
 
 

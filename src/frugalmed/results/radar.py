@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,24 +140,28 @@ def radar_figure(settings: pd.DataFrame, model: str, memory_label: str = "Memory
         raise ValueError(f"no scale-1 runs of model '{model}' to plot")
     datasets = sorted(table["dataset"].unique())
     styles = setting_styles(table["setting"])
+    handles, labels = _legend_entries(table, styles)
+    width = max(7.5, 6.6 * len(datasets))
+    ncol = 2 if len(datasets) > 1 and len(labels) > 3 else 1
+    legend_rows = math.ceil(len(labels) / ncol)
+    height = 6.8 + 0.22 * legend_rows
     fig, axes = plt.subplots(
-        1, len(datasets), subplot_kw={"projection": "polar"},
-        figsize=(max(6.4, 5.8 * len(datasets)), 6.2), squeeze=False,
+        1, len(datasets), subplot_kw={"projection": "polar"}, figsize=(width, height), squeeze=False,
     )
     for ax, dataset in zip(axes[0], datasets):
         _panel(ax, table[table["dataset"] == dataset], dataset, styles, memory_label, estimated)
-    handles, labels = _legend_entries(table, styles)
-    ncol = 1 if max(len(l) for l in labels) > 45 else (len(labels) if len(labels) <= 4 else 2)
     fig.legend(handles, labels, loc="lower center", ncol=ncol, bbox_to_anchor=(0.5, 0.0),
                frameon=False, fontsize=8.5, handlelength=2.5)
-    subtitle = f"{RULE}\n{SCALES}\nPolygons: mean over the non-diverged seeds."
-    if estimated:
-        subtitle += "\n† energy estimated, not metered."
+    wrap = int(width * 13)
+    subtitle = "\n".join(textwrap.wrap(RULE, wrap) + textwrap.wrap(SCALES, wrap)
+                         + ["Polygons: mean over the non-diverged seeds."]
+                         + (["† energy estimated, not metered."] if estimated else []))
     fig.suptitle(f"{model}: performance and cost per setting (scale 1)", fontsize=13,
                  fontweight="bold", y=0.995)
-    fig.text(0.5, 0.955, subtitle, ha="center", va="top", fontsize=8.5)
-    bottom = 0.08 + 0.035 * (len(labels) if ncol == 1 else math.ceil(len(labels) / ncol))
-    fig.subplots_adjust(wspace=0.6, bottom=min(bottom, 0.4), top=0.72)
+    fig.text(0.5, 1 - 0.45 / height, subtitle, ha="center", va="top", fontsize=8.5)
+    n_lines = subtitle.count("\n") + 1
+    fig.subplots_adjust(wspace=0.75, bottom=(0.3 + 0.22 * legend_rows + 0.45) / height,
+                        top=1 - (0.6 + 0.15 * n_lines + 0.75) / height)
     return fig
 
 
