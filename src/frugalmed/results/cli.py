@@ -85,7 +85,7 @@ def comparisons(metrics: Sequence[str], manifest: str, dataset: str, csv: str, m
     if summary.empty:
         raise ValueError(f"no runs of dataset '{dataset}' to compare")
     conf = read_confounds(_one(confounds), dataset)
-    comp, sett = setting_intervals(summary, {dataset: manifest}, cfg, {dataset: _one(confounds)})
+    comp, sett = setting_intervals(summary, {dataset: manifest}, cfg, {dataset: conf.path})
     write_csv(csv, comp)
     write_csv(settings_csv, sett)
     doc = comparisons_mod.document(comp, dataset, cfg, conf, summary)
@@ -133,8 +133,7 @@ def downsampling(metrics: Sequence[str], model: str, pdf: str, png: str,
     log.info("downsampling of %s from %d runs -> %s", model, len(summary), pdf)
 
 
-def pareto(settings_csv: str, dataset: str, pdf: str, png: str,
-           confounds: Any = None, study: Mapping[str, Any] | None = None) -> None:
+def pareto(settings_csv: str, dataset: str, pdf: str, png: str, confounds: Any = None) -> None:
     sett = pd.read_csv(settings_csv)
     sett["label"] = sett["label"].fillna(sett["setting"]).astype(str)
     conf = read_confounds(_one(confounds), dataset)

@@ -90,8 +90,8 @@ def _block(doc: Document, model: str, scale: int, settings: pd.DataFrame, comp: 
         doc.para("No finished baseline run: nothing can be recommended against it.")
         return
     b = base.iloc[0]
-    items.append(f"Baseline: mean test AUC {b['auc_mean']:.3f} (95 % CI {b['auc_ci_low']:.3f}–"
-                 f"{b['auc_ci_high']:.3f}) over seeds {b['seeds']}.")
+    items.append(f"Baseline: mean test AUC {_num(b['auc_mean'])} (95 % CI {_num(b['auc_ci_low'])}–"
+                 f"{_num(b['auc_ci_high'])}) over seeds {b['seeds']}.")
     flags = comp["noninferior"].map(parse_flag)
     judged = comp[flags.notna()]
     insufficient = comp[(comp["n_pairs"] > 0) & flags.isna()]
@@ -146,6 +146,11 @@ def _block(doc: Document, model: str, scale: int, settings: pd.DataFrame, comp: 
         memory = ", ".join(sorted(set(noninferior["memory_source"].astype(str)) - {""})) or "memory"
         doc.table(["Rank", "Setting (as run)", "Energy × (95 % CI)", f"Memory × ({memory})",
                    "Time ×", "ΔAUC (95 % CI)"], table, align="rlrrrr")
+
+
+def _num(value, digits: int = 3) -> str:
+    value = float(value)
+    return f"{value:.{digits}f}" if math.isfinite(value) else "n/a"
 
 
 def read_comparisons(paths: list[str]) -> pd.DataFrame:
