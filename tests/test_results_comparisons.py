@@ -325,3 +325,31 @@ def test_confounds_file_in_a_wrong_layout_names_the_file(tmp_path):
     path.write_text(json.dumps({"flagged": []}))
     with pytest.raises(ConfoundsError, match="confounds.json: not a confound report"):
         read_confounds(path, "rsna")
+
+
+def test_tiny_or_one_class_test_split_is_said_not_hidden(tmp_path):
+    """A demo-sized test split (few patients; or one class only) gives a verdict that says so."""
+    manifest = write_manifest(tmp_path, "lidc", n_patients=8)
+    test = manifest_test_rows(manifest)
+    metrics = [write_run(tmp_path, "lidc", 1, "m", s, seed, test) for s in ("baseline", "amp")
+               for seed in SEEDS]
+    amp = _row(_compare(metrics, manifest)[0], "amp")
+    assert amp["n_test_patients"] == 4
+    assert "only 4 test patients: the interval understates test-set variation" in amp["verdict"]
+
+    frame = pd.read_csv(manifest)
+    frame.loc[frame["split"] == "test", "label"] = 0
+    frame.to_csv(manifest, index=False)
+    test = manifest_test_rows(manifest)
+    for path in metrics:
+        run = json.loads(path.read_text())
+        write_predictions(tmp_path, "lidc", 1, "m", run["setting"], run["seed"], test,
+                          scores_for(test, 1.0, run["seed"]))
+    comp, settings = _compare(metrics, manifest)
+    assert _row(comp, "amp")["verdict"] == "no ΔAUC: the test split has one class only"
+    assert _row(comp, "amp")["noninferior"] is None
+    out = tmp_path / "c"
+    cli.comparisons(metrics, str(manifest), "lidc", out / "l.csv", out / "l.md", out / "l.html",
+                    out / "l.settings.csv", study=STUDY)
+    cli.recommendations([out / "l.csv"], [out / "l.settings.csv"], out / "r.md", out / "r.html", study=STUDY)
+    assert "mean test AUC n/a" in (out / "r.md").read_text()

@@ -46,8 +46,9 @@ LEAD = ["dataset", "model", "scale", "setting", "n_pairs", "n_unpaired", "n_dive
 RATIO_COLUMNS = [f"{r}_ratio{s}" for r in RESOURCES for s in ("", "_ci_low", "_ci_high")]
 TAIL = ["noninferior", "verdict", "label", "seeds", "auc_baseline", "auc_setting", "margin",
         "memory_source", "energy_estimated", "n_contended", "host_load_recorded", "confounds",
-        "bootstrap_resamples", "bootstrap_undefined_share", "ci_method"]
+        "n_test_patients", "bootstrap_resamples", "bootstrap_undefined_share", "ci_method"]
 AUC_TOLERANCE = 1e-6
+FEW_PATIENTS = 20  # below this, a patient bootstrap says little about test-set variation
 
 
 @dataclass
@@ -58,6 +59,8 @@ class RunScores:
     boot: dict[Any, np.ndarray]
     n_boot: int
     undefined_share: float
+    n_patients: int = 0
+    single_class: bool = False
 
 
 def score_runs(summary: pd.DataFrame, split: TestSplit, study: Study) -> RunScores:
@@ -83,7 +86,8 @@ def score_runs(summary: pd.DataFrame, split: TestSplit, study: Study) -> RunScor
     positives = counts[:, split.patient_index][:, split.labels == 1].sum(axis=1)
     negatives = counts[:, split.patient_index][:, split.labels == 0].sum(axis=1)
     undefined = float(np.mean((positives == 0) | (negatives == 0)))
-    return RunScores(point, boot, study.bootstrap, undefined)
+    single_class = len(np.unique(split.labels)) < 2
+    return RunScores(point, boot, study.bootstrap, undefined, split.n_patients, single_class)
 
 
 def compare(summary: pd.DataFrame, scores: RunScores, study: Study,
@@ -133,7 +137,8 @@ def _compare_one(base: pd.DataFrame | None, other: pd.DataFrame, scores: RunScor
         n_pairs=len(paired), n_unpaired=unpaired, n_diverged=n_diverged,
         label=group_label(other), seeds=" ".join(str(s) for s in paired),
         margin=study.noninferiority_margin, bootstrap_resamples=scores.n_boot,
-        bootstrap_undefined_share=scores.undefined_share,
+        bootstrap_undefined_share=scores.undefined_share, n_test_patients=scores.n_patients,
+        single_class=scores.single_class,
         ci_method=CI_METHOD.format(B=scores.n_boot, seed=study.bootstrap_seed),
     )
     pair_keys = [(base_seeds[s], other_seeds[s]) for s in paired]
@@ -241,6 +246,10 @@ def verdict(row: dict | pd.Series, study: Study, has_baseline: bool = True) -> s
         return ("not compared: no seed has a finished run of both this setting and baseline"
                 + _counts(row))
     judged = row["noninferior"]
+    if not math.isfinite(row["delta_auc"]):
+        why = ("the test split has one class only" if row.get("single_class")
+               else "the runs' test AUC is undefined")
+        return f"no ΔAUC: {why}" + _counts(row)
     if judged is None or (isinstance(judged, float) and math.isnan(judged)):
         head = (f"insufficient seeds ({n} pair{'s' if n != 1 else ''}; {MIN_PAIRS} needed for a "
                 f"verdict)")
@@ -266,6 +275,9 @@ def verdict(row: dict | pd.Series, study: Study, has_baseline: bool = True) -> s
                      f"> {study.max_host_load:.0%} of the CPU/GPU): time and energy ratios unreliable")
     elif not row["host_load_recorded"]:
         extra.append("host load not recorded")
+    if row.get("n_test_patients") and row["n_test_patients"] < FEW_PATIENTS:
+        extra.append(f"only {row['n_test_patients']} test patients: the interval understates "
+                     "test-set variation")
     if row["bootstrap_undefined_share"] > 0.05:
         extra.append(f"test set too small for a reliable patient bootstrap "
                      f"({row['bootstrap_undefined_share']:.0%} of resamples had one class)")
