@@ -1,5 +1,9 @@
 """The entry points the workflow's thin scripts call: one function per results rule, each with
-the rule's name (rule `comparisons` -> workflow/scripts/comparisons.py -> comparisons())."""
+the rule's name (rule `comparisons` -> workflow/scripts/comparisons.py -> comparisons()).
+
+Each rule runs in a fresh process, so the plotting modules (matplotlib) are imported only by
+the figure rules that need them: imports are most of a results job's time.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +15,12 @@ import pandas as pd
 
 from frugalmed.atomic import write_csv, write_text
 from frugalmed.results import comparisons as comparisons_mod
-from frugalmed.results import recommendations as recommendations_mod
 from frugalmed.results.aggregate import aggregate
 from frugalmed.results.confounds import read_confounds
-from frugalmed.results.curves import plot_curves
-from frugalmed.results.downsampling import plot_downsampling
 from frugalmed.results.measures import add_measures, axis_short
-from frugalmed.results.pareto import plot_pareto
 from frugalmed.results.predictions import load_test_split
-from frugalmed.results.radar import plot_radar
 from frugalmed.results.study import Study
 from frugalmed.results.summary import is_estimated, load_summary
-from frugalmed.results.tables import write_tables
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +49,8 @@ def summarize(metrics: Sequence[str], summary_csv: str) -> None:
 
 def tables(metrics: Sequence[str], dataset: str, csv: str, md: str, tex: str,
            study: Mapping[str, Any] | None = None, confounds: Any = None) -> None:
+    from frugalmed.results.tables import write_tables
+
     cfg = Study.from_config(study)
     summary = _runs(metrics, cfg)
     table = aggregate(summary, cfg.max_host_load)
@@ -98,6 +98,8 @@ def comparisons(metrics: Sequence[str], manifest: str, dataset: str, csv: str, m
 def recommendations(comparisons: Sequence[str], settings: Sequence[str], md: str, html: str,
                     study: Mapping[str, Any] | None = None,
                     confounds: Sequence[str] = ()) -> None:
+    from frugalmed.results import recommendations as recommendations_mod
+
     cfg = Study.from_config(study)
     comp = recommendations_mod.read_comparisons(list(comparisons))
     sett = pd.concat([pd.read_csv(p) for p in settings], ignore_index=True)
@@ -112,6 +114,8 @@ def recommendations(comparisons: Sequence[str], settings: Sequence[str], md: str
 
 def radar(metrics: Sequence[str], manifests: Mapping[str, str], model: str, pdf: str, png: str,
           study: Mapping[str, Any] | None = None) -> None:
+    from frugalmed.results.radar import plot_radar
+
     cfg = Study.from_config(study)
     summary = _runs(metrics, cfg)
     summary = summary[(summary["model"] == model) & (summary["scale"] == 1)]
@@ -126,6 +130,8 @@ def radar(metrics: Sequence[str], manifests: Mapping[str, str], model: str, pdf:
 def downsampling(metrics: Sequence[str], model: str, pdf: str, png: str,
                  image_sizes: Mapping[str, int] | None = None,
                  study: Mapping[str, Any] | None = None) -> None:
+    from frugalmed.results.downsampling import plot_downsampling
+
     cfg = Study.from_config(study)
     summary = _runs(metrics, cfg)
     plot_downsampling(aggregate(summary, cfg.max_host_load), summary, model, pdf, png,
@@ -134,6 +140,8 @@ def downsampling(metrics: Sequence[str], model: str, pdf: str, png: str,
 
 
 def pareto(settings_csv: str, dataset: str, pdf: str, png: str, confounds: Any = None) -> None:
+    from frugalmed.results.pareto import plot_pareto
+
     sett = pd.read_csv(settings_csv)
     sett["label"] = sett["label"].fillna(sett["setting"]).astype(str)
     conf = read_confounds(_one(confounds), dataset)
@@ -146,6 +154,8 @@ def pareto(settings_csv: str, dataset: str, pdf: str, png: str, confounds: Any =
 
 
 def curves(metrics: Sequence[str], model: str, pdf: str, png: str) -> None:
+    from frugalmed.results.curves import plot_curves
+
     summary = load_summary(metrics)
     plot_curves(summary, model, pdf, png)
     log.info("curves of %s from %d runs -> %s", model, len(summary), pdf)

@@ -82,7 +82,14 @@ def run_label(run: Mapping[str, Any]) -> str:
 def group_label(runs: pd.DataFrame | Iterable[Mapping[str, Any]]) -> str:
     """One label for several runs of a setting; distinct labels joined by ' / ' (e.g. a figure
     whose panels ran on different devices)."""
-    rows = runs.to_dict("records") if isinstance(runs, pd.DataFrame) else list(runs)
+    if isinstance(runs, pd.DataFrame) and "run_label" in runs.columns:
+        return " / ".join(dict.fromkeys(runs["run_label"].astype(str)))
+    if isinstance(runs, pd.DataFrame):
+        # only the columns a label reads, each distinct combination once (tables of many runs)
+        wanted = [c for c in runs.columns if c in ("setting", "device") or c.startswith("precision.")]
+        rows = runs[wanted].drop_duplicates().to_dict("records")
+    else:
+        rows = list(runs)
     labels = list(dict.fromkeys(run_label(r) for r in rows))
     return " / ".join(labels)
 

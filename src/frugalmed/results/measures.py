@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from frugalmed.results.labels import run_label
+
 AXIS_SOURCES = {
     "tensor_memory": "tensor memory, measured from tensors (params + grads + optimizer state + "
                      "saved activations)",
@@ -45,7 +47,8 @@ def add_measures(summary: pd.DataFrame, max_host_load: float) -> pd.DataFrame:
 
     tensor_memory_gb, axis_memory_gb, axis_memory_source (a key of AXIS_SOURCES, or the run's
     memory_source), host_other_share (the larger of the CPU and GPU other-process shares; NaN
-    when not recorded), host_load_recorded, contended (bool; False when not recorded).
+    when not recorded), host_load_recorded, contended (bool; False when not recorded),
+    run_label (the setting named with the precision that really ran, frugalmed.results.labels).
     """
     out = summary.copy()
     tensor = _numeric(out, "tensor_memory_bytes") / 1e9
@@ -61,7 +64,13 @@ def add_measures(summary: pd.DataFrame, max_host_load: float) -> pd.DataFrame:
     out["host_other_share"] = shares.max(axis=1, skipna=True)
     out["host_load_recorded"] = np.isfinite(out["host_other_share"])
     out["contended"] = out["host_load_recorded"] & (out["host_other_share"] > max_host_load)
+    out["run_label"] = [run_label(r) for r in _label_records(out)]
     return out
+
+
+def _label_records(summary: pd.DataFrame) -> list[dict]:
+    wanted = [c for c in summary.columns if c in ("setting", "device") or c.startswith("precision.")]
+    return summary[wanted].to_dict("records")
 
 
 def axis_source_text(sources) -> str:

@@ -86,6 +86,8 @@ def read_predictions(path: str | os.PathLike[str], split: TestSplit,
     if rows.isna().any() or (rows % 1 != 0).any():
         raise PredictionsError(f"{path}: column 'row' must hold whole manifest row numbers")
     rows = rows.astype(np.int64).to_numpy()
+    if np.array_equal(rows, split.rows):  # the usual case: the test rows in manifest order
+        return _checked(path, frame, split, require_probs)
     duplicated = pd.Series(rows)[pd.Series(rows).duplicated()].unique()
     if len(duplicated):
         raise PredictionsError(f"{path}: rows {_few(duplicated)} appear more than once")
@@ -101,6 +103,12 @@ def read_predictions(path: str | os.PathLike[str], split: TestSplit,
             f"{path}: its rows are not the test split of {split.manifest}: {'; '.join(parts)}. "
             "The run was trained or scored on other data than this manifest: rerun it")
     frame = frame.assign(row=rows).set_index("row").loc[split.rows]
+    return _checked(path, frame, split, require_probs)
+
+
+def _checked(path: Path, frame: pd.DataFrame, split: TestSplit, require_probs: bool) -> np.ndarray:
+    """Probabilities of `frame` (rows already aligned to split.rows) after checking that
+    patient and label agree with the manifest on every row."""
     if not np.array_equal(frame["patient_id"].astype(str).to_numpy(), split.patient_ids):
         raise PredictionsError(f"{path}: patient_id differs from {split.manifest} on the same rows")
     labels = pd.to_numeric(frame["label"], errors="coerce").to_numpy()
