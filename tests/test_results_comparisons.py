@@ -353,3 +353,18 @@ def test_tiny_or_one_class_test_split_is_said_not_hidden(tmp_path):
                     out / "l.settings.csv", study=STUDY)
     cli.recommendations([out / "l.csv"], [out / "l.settings.csv"], out / "r.md", out / "r.html", study=STUDY)
     assert "mean test AUC n/a" in (out / "r.md").read_text()
+
+
+def test_worked_example_is_written_from_a_comparisons_file(study, capsys):
+    from frugalmed.results.example import main
+
+    root, manifest, test, metrics = study
+    out = root / "results/comparisons"
+    cli.comparisons(metrics, str(manifest), "rsna", out / "rsna.csv", out / "rsna.md",
+                    out / "rsna.html", out / "rsna.settings.csv", study=STUDY)
+    assert main([str(out / "rsna.csv"), "--setting", "amp"]) == 0
+    text = capsys.readouterr().out
+    row = pd.read_csv(out / "rsna.csv").set_index("setting").loc["amp"]
+    assert "**amp (bf16 autocast, no scaler — CPU)**" in text
+    assert f"{row['auc_baseline']:.3f}" in text and "0.50× the energy" in text
+    assert row["verdict"] in text
