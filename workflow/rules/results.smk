@@ -109,7 +109,9 @@ rule recommendations:
     input:
         comparisons=expand("results/comparisons/{dataset}.csv", dataset=DATASETS),
         settings=expand("results/comparisons/{dataset}.settings.csv", dataset=DATASETS),
-        confounds=[path for dataset in DATASETS for path in confounds_json(dataset)],
+        # an input function: evaluated once every rule file is read, so the data stage's
+        # confound rule is seen wherever it is included
+        confounds=lambda wildcards: [p for dataset in DATASETS for p in confounds_json(dataset)],
     output:
         md="results/recommendations.md",
         html=report(
