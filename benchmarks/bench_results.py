@@ -134,9 +134,14 @@ def run_stage(configfile: Path, override: dict, n_test: int, scratch: Path) -> d
     cmd = [_snakemake_exe(), "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(configfile), str(workdir / "override.yaml"), "--cores", "2",
            "--allowed-rules", *RESULT_RULES, "--", *wanted]
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise RuntimeError("results stage failed: " + " | ".join(proc.stderr.strip().splitlines()[-8:]))
     missing = [t for t in wanted if not (workdir / t).exists()]
@@ -144,7 +149,7 @@ def run_stage(configfile: Path, override: dict, n_test: int, scratch: Path) -> d
         raise RuntimeError(f"results stage did not write {missing}")
     jobs = proc.stderr.count("localrule ") + proc.stderr.count("\nrule ")
     bootstrap = int(override.get("study", {}).get("bootstrap", 2000))
-    return {"seconds": elapsed, "runs": n_runs, "test_images": n_test, "jobs": jobs,
+    return {"seconds": elapsed, "cpu_seconds": cpu, "runs": n_runs, "test_images": n_test, "jobs": jobs,
             "bootstrap": bootstrap, "workdir": str(workdir)}
 
 

@@ -238,7 +238,8 @@ def results_section(report: Report, mode: Mode, scratch: Path) -> None:
         report.add("results", f"results stage, {res['runs']} runs x {res['test_images']} test images",
                    res["seconds"], "s", goal="< 120 s" if mode.name == "full" else "",
                    met=res["seconds"] < 120 if mode.name == "full" else None,
-                   note=f"snakemake --cores 2, results rules only ({res['jobs']} jobs): summary, tables, "
+                   note=f"snakemake --cores 2, results rules only ({res['jobs']} jobs; {res['cpu_seconds']:.0f} CPU s "
+                   "in all, so about half that on 2 idle cores): summary, tables, "
                    f"paired comparisons ({res['bootstrap']} resamples), recommendations, radar, "
                    f"downsampling, Pareto and curve figures; synthetic runs of {mode.results_config}")
     auc = _guarded(report, "results", "bootstrap AUC",
