@@ -318,3 +318,40 @@ def test_labels_of_half_weights_and_act8(tmp_path):
     assert "gradient quantisation simulated" in labels["act8"] and labels["act8"].endswith("— CPU)")
     md = to_markdown(aggregate(summary), summary, "rsna")
     assert "bnb8_half (bf16 weights — CPU)" in md
+
+
+def test_tables_flag_busy_hosts_and_show_tensor_memory(tmp_path):
+    """#15: a run measured while other processes used the CPU is marked and listed; the memory
+    a setting changes (tensor memory) is shown beside peak RSS."""
+    busy = {"cpu_other_share": 0.6, "gpu_other_util": None, "cpu_count": 2, "method": "t"}
+    calm = {**busy, "cpu_other_share": 0.05}
+    paths = [write_metrics(tmp_path, "rsna", 1, "m", "baseline", 1, host_load=calm,
+                           tensor_memory_bytes=2_500_000_000),
+             write_metrics(tmp_path, "rsna", 1, "m", "amp", 1, host_load=busy,
+                           tensor_memory_bytes=1_250_000_000)]
+    summary = load_summary(paths)
+    table = aggregate(summary)
+    md = to_markdown(table, summary, "rsna")
+    amp, base = _line(md, "amp"), _line(md, "baseline")
+    cells = [c.strip() for c in amp.split("|")]
+    assert cells[COLUMNS.index("E (kWh)") + 1].endswith("‡") and cells[COLUMNS.index("T (s)") + 1].endswith("‡")
+    assert "‡" not in base
+    assert "m/s1/amp/seed1 (60%)" in md
+    assert cells[COLUMNS.index("Tensor memory (GB)") + 1].startswith("1.25")
+    assert _row(table, "amp")["axis_memory_gb_mean"] == pytest.approx(1.25)
+    assert _row(table, "amp")["n_contended"] == 1
+    old = load_summary([write_metrics(tmp_path / "old", "rsna", 1, "m", "baseline", 1)])
+    assert "Host load not recorded for 1 run(s)" in to_markdown(aggregate(old), old, "rsna")
+
+
+def test_tables_name_a_flagged_confound(small_study, tmp_path):
+    import json as _json
+
+    from frugalmed.results.confounds import read_confounds
+
+    path = tmp_path / "confounds.json"
+    path.write_text(_json.dumps({"columns": {"site_id": {"group_only_auc": 0.71}},
+                                 "flagged": ["site_id"], "threshold": 0.6}))
+    summary = load_summary(small_study)
+    md = to_markdown(aggregate(summary), summary, "rsna", read_confounds(path, "rsna"))
+    assert "a site (site_id)-only predictor reaches test AUC 0.71 on rsna" in md

@@ -34,8 +34,8 @@ SOURCE_MEANING = {
     "cpu_max_rss": "peak resident set size of the training process (includes the framework)",
 }
 COLUMNS = (
-    "Model", "Scale", "Setting (as run)", "Seeds", "P_T (test AUC)", "E (kWh)", "Memory (GB)",
-    "Peak memory (GB)", "T (s)", "Saved activations (MB)", "PePR-E", "PePR-M", "PePR-T",
+    "Model", "Scale", "Setting (as run)", "Seeds", "P_T (test AUC)", "E (kWh)",
+    "Tensor memory (GB)", "Peak memory (GB)", "T (s)", "Saved activations (MB)", "PePR-E", "PePR-M", "PePR-T",
 )
 CONTENDED = "‡"
 
@@ -87,7 +87,7 @@ def to_markdown(rows: pd.DataFrame, runs: pd.DataFrame, dataset: str,
                 confounds: Confounds | None = None,
                 max_host_load: float = DEFAULT_MAX_HOST_LOAD) -> str:
     runs = _prepared(runs, max_host_load)
-    body = [_cells(r, MARKDOWN, _memory_marks(rows), _axis_marks(rows)) for _, r in rows.iterrows()]
+    body = [_cells(r, MARKDOWN, _memory_marks(rows)) for _, r in rows.iterrows()]
     lines = [f"### {dataset}: mean ± std over seeds", ""]
     lines.append("| " + " | ".join(COLUMNS) + " |")
     lines.append("|" + "|".join(["---"] * 3 + ["---:"] * (len(COLUMNS) - 3)) + "|")
@@ -104,7 +104,7 @@ def to_latex(rows: pd.DataFrame, runs: pd.DataFrame, dataset: str,
     esc = latex_escape
     header = " & ".join(esc(c) for c in COLUMNS) + r" \\"
     body = [
-        " & ".join(esc(c) for c in _cells(r, MARKDOWN, _memory_marks(rows), _axis_marks(rows))) + r" \\"
+        " & ".join(esc(c) for c in _cells(r, MARKDOWN, _memory_marks(rows))) + r" \\"
         for _, r in rows.iterrows()
     ]
     note_lines = [esc(n) for n in notes(rows, runs, MARKDOWN, confounds, max_host_load)]
@@ -157,13 +157,12 @@ def notes(rows: pd.DataFrame, runs: pd.DataFrame, style: Style, confounds: Confo
             "E includes the RAM share (energy_kwh_ram in the CSV summary), which codecarbon "
             "estimates from the memory size in every run."
         )
-    axis_marks = _axis_marks(rows)
     axis = sorted(set(runs["axis_memory_source"]))
-    if axis_marks:
-        out.append("Memory: " + "; ".join(
-            f"{style.sup(axis_marks[s])} {axis_source_text([s])}" for s in axis) + ".")
-    else:
-        out.append("Memory: " + axis_source_text(axis) + ".")
+    out.append(
+        "Tensor memory: params + grads + optimizer state + saved activations, measured from "
+        "tensors (n/a: not recorded by the run). The memory compared across settings (PePR-M, "
+        "the comparisons' Memory ×, the figures) is tensor memory on CPU runs and CUDA max "
+        "allocated (the peak memory) on CUDA runs; here: " + axis_source_text(axis) + ".")
     marks = _memory_marks(rows)
     memory = sorted(set(runs["memory_source"]))
     if marks:
@@ -179,7 +178,7 @@ def notes(rows: pd.DataFrame, runs: pd.DataFrame, style: Style, confounds: Confo
     out.append(
         "PePR = P_T / (1 + R) (Selvan et al., \"PePR: Performance Per Resource Unit as a Metric to "
         "Promote Small-Scale Deep Learning in Medical Image Analysis\", NLDL 2025), R = the run's "
-        f"energy (E), memory (M, the Memory column) or time (T) min-max normalised over "
+        f"energy (E), memory (M, the memory compared across settings) or time (T) min-max normalised over "
         f"{PEPR_SCOPE_TEXT}; runs of other models, scales or datasets never change it; mean ± std "
         "over seeds. Higher is better."
     )
@@ -209,18 +208,6 @@ def _meaning(source: str) -> str:
     return f"{source} ({'; '.join(meanings)})" if meanings else source
 
 
-def _axis_marks(rows: pd.DataFrame) -> dict[str, str]:
-    """Capital letters per memory-axis source, only when a table mixes several."""
-    from frugalmed.results.measures import AXIS_SHORT
-
-    short_to_key = {v: k for k, v in AXIS_SHORT.items()}
-    sources = sorted({short_to_key.get(s.strip(), s.strip())
-                      for v in rows["axis_memory_source"] for s in str(v).split("/")})
-    if len(sources) < 2:
-        return {}
-    return {s: "ABCDEFGHIJ"[i] for i, s in enumerate(sources)}
-
-
 def _memory_marks(rows: pd.DataFrame) -> dict[str, str]:
     """A letter per memory source, only when a table mixes several (else the note suffices)."""
     sources = sorted({s for v in rows["memory_source"] for s in str(v).split(";")})
@@ -229,10 +216,7 @@ def _memory_marks(rows: pd.DataFrame) -> dict[str, str]:
     return {s: "abcdefghij"[i] for i, s in enumerate(sources)}
 
 
-def _cells(row: pd.Series, style: Style, memory_marks: dict[str, str],
-           axis_marks: dict[str, str] | None = None) -> list[str]:
-    from frugalmed.results.measures import AXIS_SHORT
-
+def _cells(row: pd.Series, style: Style, memory_marks: dict[str, str]) -> list[str]:
     label = row.get("label") or row["setting"]
     seeds = str(row["n_seeds"]) + (f" (+{row['n_diverged']} div.)" if row["n_diverged"] else "")
     if row["n_seeds"] == 0:
@@ -240,14 +224,11 @@ def _cells(row: pd.Series, style: Style, memory_marks: dict[str, str],
     dagger = style.dagger if row["energy_estimated"] else ""
     busy = CONTENDED if row.get("n_contended", 0) else ""
     mem_mark = "".join(memory_marks.get(s, "") for s in str(row["memory_source"]).split(";"))
-    short_to_key = {v: k for k, v in AXIS_SHORT.items()}
-    axis_mark = "".join((axis_marks or {}).get(short_to_key.get(s.strip(), s.strip()), "")
-                        for s in str(row.get("axis_memory_source", "")).split("/"))
     return [
         row["model"], str(row["scale"]), label, seeds,
         _metric(row, "auc", "{:.3f}", style),
         _metric(row, "energy_kwh", None, style) + dagger + busy,
-        _metric(row, "axis_memory_gb", None, style) + (style.sup(axis_mark) if axis_mark else ""),
+        _metric(row, "tensor_memory_gb", None, style),
         _metric(row, "memory_gb", None, style) + (style.sup(mem_mark) if mem_mark else ""),
         _metric(row, "time_s", None, style) + busy,
         _metric(row, "activations_mb", None, style),
