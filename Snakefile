@@ -34,6 +34,7 @@ include: "workflow/rules/rsna.smk"
 include: "workflow/rules/lidc.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/results.smk"
+include: "workflow/rules/figures.smk"
 include: "workflow/rules/data_figures.smk"
 
 

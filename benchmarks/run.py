@@ -54,6 +54,9 @@ class Mode:
     workflow_config: str = "config/paper.yaml"
     workflow_factor: int = 10
     workflow_repeats: int = 3
+    results_config: str = "config/paper.yaml"
+    results_override: dict = field(default_factory=lambda: {"experiments": {"act8": None}})
+    results_test_images: int = 1000
 
 
 FULL = Mode(
@@ -66,9 +69,20 @@ SMOKE = Mode(
     scales=[1, 2, 4], scaling_images=6, scaling_repeats=1, memory_sizes=(20, 200),
     memory_rows=96, memory_cols=80, train=dict(n_images=80, epochs=1), train_repeats=1,
     workflow_config="config/config.yaml", workflow_factor=10, workflow_repeats=1,
+    results_config="config/config.yaml", results_test_images=100,
+    results_override={
+        "study": {"bootstrap": 200},
+        "experiments": {
+            "main": {"datasets": ["rsna", "lidc"], "models": ["mlp"], "settings": ["baseline", "amp"],
+                     "seeds": [1, 2, 3], "scales": [1]},
+            "downsampling": {"datasets": ["rsna"], "models": ["mlp"], "settings": ["baseline", "amp"],
+                             "seeds": [1, 2, 3], "scales": [1, 2]},
+            "act8": None,
+        },
+    },
 )
 
-SECTIONS = ("rsna", "train", "workflow", "memory")
+SECTIONS = ("rsna", "train", "workflow", "memory", "results")
 
 
 def rsna_section(report: Report, mode: Mode, scratch: Path) -> None:
@@ -213,6 +227,31 @@ def memory_section(report: Report, mode: Mode, scratch: Path) -> None:
                met=_le(res["anon_ratio"], 1.1), note="memory the process itself holds")
 
 
+def results_section(report: Report, mode: Mode, scratch: Path) -> None:
+    import bench_results
+
+    res = _guarded(report, "results", "results stage",
+                   lambda: bench_results.run_stage(REPO / mode.results_config, mode.results_override,
+                                                   mode.results_test_images, scratch))
+    if res is not None:
+        report.details["results"] = res
+        report.add("results", f"results stage, {res['runs']} runs x {res['test_images']} test images",
+                   res["seconds"], "s", goal="< 120 s" if mode.name == "full" else "",
+                   met=res["seconds"] < 120 if mode.name == "full" else None,
+                   note=f"snakemake --cores 2, results rules only ({res['jobs']} jobs; {res['cpu_seconds']:.0f} CPU s "
+                   "in all, so about half that on 2 idle cores): summary, tables, "
+                   f"paired comparisons ({res['bootstrap']} resamples), recommendations, radar, "
+                   f"downsampling, Pareto and curve figures; synthetic runs of {mode.results_config}")
+    auc = _guarded(report, "results", "bootstrap AUC",
+                   lambda: bench_results.auc_speedup(mode.results_test_images, 2000 if mode.name == "full" else 200))
+    if auc is not None:
+        report.details["results_auc"] = auc
+        report.add("results", "bootstrap AUC per resample, scikit-learn loop ÷ vectorised", auc["speedup"],
+                   note=f"{mode.results_test_images} test images, {auc['resamples']} patient resamples; "
+                   "roc_auc_score(sample_weight=...) once per resample vs frugalmed.stats.weighted_auc "
+                   "(one pass over the sorted scores for all resamples); interleaved, median ratio")
+
+
 def _le(value: float | None, limit: float) -> bool | None:
     return None if value is None or not math.isfinite(value) else value <= limit
 
@@ -233,7 +272,8 @@ def _guarded(report: Report, section: str, name: str, work: Callable[[], dict]) 
         return None
 
 
-RUNNERS = {"rsna": rsna_section, "train": train_section, "workflow": workflow_section, "memory": memory_section}
+RUNNERS = {"rsna": rsna_section, "train": train_section, "workflow": workflow_section, "memory": memory_section,
+           "results": results_section}
 
 
 def main(argv: list[str] | None = None) -> int:

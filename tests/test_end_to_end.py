@@ -95,8 +95,13 @@ def test_summary_tables_figures_and_report(demo):
         assert {"baseline", "amp_bnb8"} <= set(table.setting)
         for ext in ("md", "tex"):
             assert (demo / f"results/tables/{dataset}.{ext}").stat().st_size > 100
+        comparisons = pd.read_csv(demo / f"results/comparisons/{dataset}.csv")
+        assert {"amp_bnb8"} <= set(comparisons.setting)
+        assert comparisons["verdict"].str.len().min() > 20
+    assert "# Recommendations" in (demo / "results/recommendations.md").read_text()
     figures = ["radar_mlp", "radar_densenet", "downsampling_densenet", "rsna_samples", "rsna_age",
-               "lidc_samples", "downsampling_examples"]
+               "lidc_samples", "downsampling_examples", "pareto_rsna", "pareto_lidc", "curves_mlp",
+               "curves_densenet"]
     for name in figures:
         for ext in ("pdf", "png"):
             path = demo / f"figures/{name}.{ext}"

@@ -14,9 +14,9 @@ from results_fakes import assert_pdf, assert_png, write_metrics
 from frugalmed.results.aggregate import aggregate
 from frugalmed.results.downsampling import plot_downsampling
 from frugalmed.results.pepr import minmax_normalise, pepr
-from frugalmed.results.radar import _scaler, nice_ticks, plot_radar
+from frugalmed.results.radar import N_TICKS, nice_ticks, radius_of
 from frugalmed.results.summary import MetricsError, load_summary, read_metrics, setting_order
-from frugalmed.results.tables import to_latex, to_markdown, write_tables
+from frugalmed.results.tables import COLUMNS, to_latex, to_markdown, write_tables
 
 
 @pytest.fixture
@@ -33,6 +33,12 @@ def small_study(tmp_path):
                                test_auc=None, energy_kwh=99.0, peak_memory_gb=99.0,
                                train_time_s=9999.0))
     return paths
+
+
+def _line(md: str, setting: str) -> str:
+    """The Markdown table line of a setting (its cell may carry the precision label)."""
+    return next(l for l in md.splitlines()
+                if l.startswith("|") and l.split("|")[3].strip().split(" ")[0] == setting)
 
 
 def _row(table, setting):
@@ -99,7 +105,7 @@ def test_all_seeds_diverged_shows_diverged(tmp_path):
     assert row["n_seeds"] == 0 and row["n_diverged"] == 2
     assert np.isnan(row["auc_mean"])
     line = next(l for l in to_markdown(table, summary, "lidc").splitlines() if "bnb8_half" in l)
-    assert "0 (+2 div.)" in line and line.count("diverged") == 8
+    assert "0 (+2 div.)" in line and line.count("diverged") == len(COLUMNS) - 4
 
 
 def test_estimated_energy_and_sources_are_marked(tmp_path):
@@ -113,7 +119,7 @@ def test_estimated_energy_and_sources_are_marked(tmp_path):
     assert _row(table, "amp")["energy_estimated"]
     assert _row(table, "amp")["energy_source"] == "estimated-tdp"
     md = to_markdown(table, summary, "rsna")
-    lines = {s: next(l for l in md.splitlines() if f"| {s} |" in l) for s in ("baseline", "amp")}
+    lines = {s: _line(md, s) for s in ("baseline", "amp")}
     assert "†" in lines["amp"] and "†" not in lines["baseline"]
     assert "† energy is (at least partly) an estimate (estimated-tdp)" in md
     assert "cuda_max_allocated" in md and "nvml" in md
@@ -191,7 +197,7 @@ def test_pepr_definition():
     (18.7, 126.0, 0.0, None), (0.5, 0.5, 0.0, 1.0), (2.0, 2.0, 0.0, None)])
 def test_nice_ticks_cover_the_values_evenly(low, high, floor, ceiling):
     ticks = nice_ticks(low, high, floor=floor, ceiling=ceiling)
-    assert len(ticks) == 5
+    assert len(ticks) == N_TICKS
     assert ticks[0] <= low and ticks[-1] >= high
     assert np.allclose(np.diff(ticks), ticks[1] - ticks[0])
     assert ticks[0] >= floor and (ceiling is None or ticks[-1] <= ceiling + 1e-12)
@@ -199,8 +205,8 @@ def test_nice_ticks_cover_the_values_evenly(low, high, floor, ceiling):
 
 def test_radar_orientation_outward_is_better():
     ticks = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
-    auc = _scaler(ticks, higher_is_better=True)
-    cost = _scaler(ticks, higher_is_better=False)
+    auc = radius_of(ticks, higher_is_better=True)
+    cost = radius_of(ticks, higher_is_better=False)
     assert auc(3.0) > auc(1.0)      # higher AUC further out
     assert cost(1.0) > cost(3.0)    # lower cost further out
     assert cost(0.0) == pytest.approx(1.0) and auc(4.0) == pytest.approx(1.0)
@@ -224,24 +230,10 @@ def _figure_study(tmp_path, settings, scales=(1,)):
     return load_summary(paths)
 
 
-def test_radar_writes_pdf_and_png_with_extra_setting(tmp_path):
-    summary = _figure_study(tmp_path, ["baseline", "amp", "bnb8", "bnb8_half", "amp_bnb8", "act8"])
-    pdf, png = tmp_path / "fig/radar_densenet.pdf", tmp_path / "fig/radar_densenet.png"
-    plot_radar(aggregate(summary), summary, "densenet", pdf, png)
-    assert_pdf(pdf)
-    assert_png(png)
-
-
-def test_radar_refuses_a_model_without_runs(tmp_path):
-    summary = _figure_study(tmp_path, ["baseline"])
-    with pytest.raises(ValueError, match="no scale-1 runs of model 'vit'"):
-        plot_radar(aggregate(summary), summary, "vit", tmp_path / "a.pdf", tmp_path / "a.png")
-
-
 def test_downsampling_writes_pdf_and_png(tmp_path):
     summary = _figure_study(tmp_path, ["baseline", "amp_bnb8", "bnb8_half"], scales=(1, 2, 4))
     pdf, png = tmp_path / "downsampling_densenet.pdf", tmp_path / "downsampling_densenet.png"
-    plot_downsampling(aggregate(summary), summary, "densenet", pdf, png, image_size=64)
+    plot_downsampling(aggregate(summary), summary, "densenet", pdf, png, image_sizes={"rsna": 64})
     assert_pdf(pdf)
     assert_png(png)
 
@@ -251,7 +243,7 @@ def test_mixed_memory_sources_are_lettered(tmp_path):
              write_metrics(tmp_path, "rsna", 1, "m", "amp", 1, memory_source="cpu_max_rss")]
     summary = load_summary(paths)
     md = to_markdown(aggregate(summary), summary, "rsna")
-    lines = {s: next(l for l in md.splitlines() if f"| {s} |" in l) for s in ("baseline", "amp")}
+    lines = {s: _line(md, s) for s in ("baseline", "amp")}
     assert "<sup>b</sup>" in lines["baseline"] and "<sup>a</sup>" in lines["amp"]
     assert "<sup>a</sup> cpu_max_rss" in md and "<sup>b</sup> cuda_max_allocated" in md
     assert "$^{a}$" in to_latex(aggregate(summary), summary, "rsna")
@@ -274,20 +266,92 @@ def test_partly_estimated_energy_counts_as_estimated(tmp_path):
     assert "RAM share" in md
 
 
-def test_radar_survives_unmeasured_energy(tmp_path):
-    paths = [write_metrics(tmp_path, "rsna", 1, "m", s, seed, energy_kwh=None,
-                           energy_source="unavailable", test_auc=0.7 + 0.01 * i + 0.001 * seed)
-             for i, s in enumerate(["baseline", "amp"]) for seed in (1, 2)]
-    summary = load_summary(paths)
-    plot_radar(aggregate(summary), summary, "m", tmp_path / "r.pdf", tmp_path / "r.png")
-    assert_pdf(tmp_path / "r.pdf")
-    assert_png(tmp_path / "r.png")
-    md = to_markdown(aggregate(summary), summary, "rsna")
-    assert "no energy tracker could run" in md
-
-
 def test_ticks_for_values_equal_up_to_float_noise():
     from frugalmed.results.radar import nice_ticks
 
     ticks = nice_ticks(0.9978354978354977, 0.9978354978354979, floor=0.0, ceiling=1.0)
     assert ticks[-1] - ticks[0] > 0.01 and ticks[-1] <= 1.0
+
+
+def test_pepr_scope_is_dataset_scale_model(small_study, tmp_path):
+    """Adding runs of another model (an unrelated, far more expensive experiment) must not
+    change the existing PePR scores (it did when R was normalised over the whole dataset)."""
+    before = aggregate(load_summary(small_study))
+    extra = [write_metrics(tmp_path, "rsna", 1, "huge", "baseline", s, energy_kwh=50.0,
+                           peak_memory_gb=80.0, train_time_s=1e5) for s in (1, 2)]
+    after = aggregate(load_summary(small_study + extra))
+    after = after[after["model"] == "m"].reset_index(drop=True)
+    for col in ("pepr_energy_mean", "pepr_memory_mean", "pepr_time_mean"):
+        assert after[col].tolist() == pytest.approx(before[col].tolist()), col
+    assert "same dataset, scale and model" in to_markdown(before, load_summary(small_study), "rsna")
+
+
+@pytest.mark.parametrize("device,precision,expected", [
+    ("cpu", {"weights_dtype": "float32", "autocast_dtype": "bfloat16", "grad_scaler": False,
+             "setting": {"weights_dtype": "fp32", "autocast": True}},
+     "amp (bf16 autocast, no scaler — CPU)"),
+    ("cuda", {"weights_dtype": "float32", "autocast_dtype": "float16", "grad_scaler": True,
+              "setting": {"weights_dtype": "fp32", "autocast": True}}, "amp"),
+    # what ran, not what the name promises: an 'amp' run that recorded no autocast
+    ("cpu", {"weights_dtype": "float32", "autocast_dtype": None, "grad_scaler": False,
+             "setting": {"weights_dtype": "fp32", "autocast": True}}, "amp (no autocast — CPU)"),
+])
+def test_labels_say_what_ran(device, precision, expected):
+    from frugalmed.results.labels import run_label
+
+    assert run_label({"setting": "amp", "device": device, **{
+        f"precision.{k}": v for k, v in precision.items() if k != "setting"},
+        **{f"precision.setting.{k}": v for k, v in precision["setting"].items()}}) == expected
+
+
+def test_labels_of_half_weights_and_act8(tmp_path):
+    from results_fakes import cpu_precision
+
+    from frugalmed.results.labels import group_label
+
+    paths = [write_metrics(tmp_path, "rsna", 1, "m", s, 1, precision=cpu_precision(s))
+             for s in ("baseline", "bnb8_half", "act8", "bnb8")]
+    summary = load_summary(paths)
+    labels = {s: group_label(summary[summary["setting"] == s]) for s in summary["setting"]}
+    assert labels["baseline"] == "baseline" and labels["bnb8"] == "bnb8"
+    assert labels["bnb8_half"] == "bnb8_half (bf16 weights — CPU)"
+    assert "gradient quantisation simulated" in labels["act8"] and labels["act8"].endswith("— CPU)")
+    md = to_markdown(aggregate(summary), summary, "rsna")
+    assert "bnb8_half (bf16 weights — CPU)" in md
+
+
+def test_tables_flag_busy_hosts_and_show_tensor_memory(tmp_path):
+    """#15: a run measured while other processes used the CPU is marked and listed; the memory
+    a setting changes (tensor memory) is shown beside peak RSS."""
+    busy = {"cpu_other_share": 0.6, "gpu_other_util": None, "cpu_count": 2, "method": "t"}
+    calm = {**busy, "cpu_other_share": 0.05}
+    paths = [write_metrics(tmp_path, "rsna", 1, "m", "baseline", 1, host_load=calm,
+                           tensor_memory_bytes=2_500_000_000),
+             write_metrics(tmp_path, "rsna", 1, "m", "amp", 1, host_load=busy,
+                           tensor_memory_bytes=1_250_000_000)]
+    summary = load_summary(paths)
+    table = aggregate(summary)
+    md = to_markdown(table, summary, "rsna")
+    amp, base = _line(md, "amp"), _line(md, "baseline")
+    cells = [c.strip() for c in amp.split("|")]
+    assert cells[COLUMNS.index("E (kWh)") + 1].endswith("‡") and cells[COLUMNS.index("T (s)") + 1].endswith("‡")
+    assert "‡" not in base
+    assert "m/s1/amp/seed1 (60%)" in md
+    assert cells[COLUMNS.index("Tensor memory (GB)") + 1].startswith("1.25")
+    assert _row(table, "amp")["axis_memory_gb_mean"] == pytest.approx(1.25)
+    assert _row(table, "amp")["n_contended"] == 1
+    old = load_summary([write_metrics(tmp_path / "old", "rsna", 1, "m", "baseline", 1)])
+    assert "Host load not recorded for 1 run(s)" in to_markdown(aggregate(old), old, "rsna")
+
+
+def test_tables_name_a_flagged_confound(small_study, tmp_path):
+    import json as _json
+
+    from frugalmed.results.confounds import read_confounds
+
+    path = tmp_path / "confounds.json"
+    path.write_text(_json.dumps({"columns": {"site_id": {"group_only_auc": 0.71}},
+                                 "flagged": ["site_id"], "threshold": 0.6}))
+    summary = load_summary(small_study)
+    md = to_markdown(aggregate(summary), summary, "rsna", read_confounds(path, "rsna"))
+    assert "a site (site_id)-only predictor reaches test AUC 0.71 on rsna" in md

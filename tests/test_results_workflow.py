@@ -10,11 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
-from results_fakes import assert_pdf, assert_png, write_metrics
+from results_fakes import assert_pdf, assert_png, manifest_test_rows, write_manifest, write_run
 
-RESULT_RULES = ["summarize", "tables", "radar", "downsampling"]
+RESULT_RULES = ["summarize", "tables", "comparisons", "recommendations",
+                "radar", "downsampling", "pareto", "curves"]
 OVERRIDE = {
     "experiments": {
         "main": {"datasets": ["rsna", "lidc"], "models": ["densenet", "mlp"],
@@ -40,12 +42,14 @@ def _runs(model=None):
 
 
 def _write(root: Path, runs) -> None:
+    tests = {d: manifest_test_rows(write_manifest(root, d, seed=len(d))) for d in ("rsna", "lidc")}
     for i, (dataset, scale, model, setting, seed) in enumerate(runs):
         diverged = (dataset, scale, model, setting, seed) == ("lidc", 1, "densenet", "amp", 2)
-        write_metrics(root, dataset, scale, model, setting, seed, diverged=diverged,
-                      test_auc=None if diverged else 0.7 + 0.01 * (i % 7) - 0.02 * scale,
-                      energy_kwh=1e-4 * (1 + i % 5), train_time_s=10.0 + i % 3,
-                      peak_memory_gb=0.5 + 0.1 * (i % 4), energy_source="estimated-tdp")
+        extra = {"test_auc": None} if diverged else {}
+        write_run(root, dataset, scale, model, setting, seed, tests[dataset], diverged=diverged,
+                  separation=2.0 - 0.3 * scale, energy_kwh=1e-4 * (1 + i % 5),
+                  train_time_s=10.0 + i % 3, peak_memory_gb=0.5 + 0.1 * (i % 4),
+                  energy_source="estimated-tdp", **extra)
 
 
 def _snakemake(repo: Path, exe: str, workdir: Path, *targets: str,
@@ -58,6 +62,7 @@ def _snakemake(repo: Path, exe: str, workdir: Path, *targets: str,
     return proc
 
 
+@pytest.mark.slow
 def test_results_rules_build_summary_tables_figures_and_report(tmp_path, repo, snakemake_exe):
     (tmp_path / "override.yaml").write_text(yaml.safe_dump(OVERRIDE))
     # 1. the radar of one model needs that model's runs only
@@ -70,7 +75,8 @@ def test_results_rules_build_summary_tables_figures_and_report(tmp_path, repo, s
     # 2. everything else, once every run exists
     _write(tmp_path, _runs())
     targets = ["results/summary.csv", "results/tables/rsna.md", "results/tables/lidc.tex",
-               "figures/radar_densenet.pdf", "figures/downsampling_densenet.pdf"]
+               "figures/radar_densenet.pdf", "figures/downsampling_densenet.pdf",
+               "results/recommendations.md", "figures/pareto_rsna.pdf", "figures/curves_mlp.pdf"]
     _snakemake(repo, snakemake_exe, tmp_path, *targets)
     summary = pd.read_csv(tmp_path / "results/summary.csv")
     assert len(summary) == len(_runs())
@@ -82,10 +88,18 @@ def test_results_rules_build_summary_tables_figures_and_report(tmp_path, repo, s
     assert "†" in (tmp_path / "results/tables/rsna.md").read_text()
     rsna = pd.read_csv(tmp_path / "results/tables/rsna.csv")
     assert sorted(rsna["scale"].unique()) == [1, 2]
-    for name in ("radar_densenet", "downsampling_densenet"):
+    for name in ("radar_densenet", "downsampling_densenet", "pareto_rsna", "curves_mlp"):
         assert_pdf(tmp_path / f"figures/{name}.pdf")
         assert_png(tmp_path / f"figures/{name}.png")
     assert (tmp_path / "logs/results/summarize.log").read_text().strip()
+    comparisons = pd.read_csv(tmp_path / "results/comparisons/lidc.csv")
+    amp = comparisons[(comparisons["model"] == "densenet") & (comparisons["setting"] == "amp")].iloc[0]
+    assert (amp["n_pairs"], amp["n_diverged"]) == (1, 1)
+    assert "insufficient seeds" in amp["verdict"]
+    assert "amp (bf16 autocast, no scaler — CPU)" in (tmp_path / "results/comparisons/rsna.md").read_text()
+    recommendations = (tmp_path / "results/recommendations.md").read_text()
+    assert "## rsna" in recommendations and "## lidc" in recommendations
+    assert "Insufficient seeds" in recommendations  # 2 seeds in this config
 
     # 3. the self-contained report
     _snakemake(repo, snakemake_exe, tmp_path, *targets, "figures/radar_mlp.pdf",
@@ -93,3 +107,6 @@ def test_results_rules_build_summary_tables_figures_and_report(tmp_path, repo, s
     html = (tmp_path / "report.html").read_text()
     assert len(html) > 100_000
     assert "outward =" in html.lower() and "radar_densenet.png" in html
+    for shown in ("pareto_rsna.png", "curves_mlp.png", "recommendations.html", "rsna.html",
+                  "hierarchical percentile bootstrap", "Fixed scales, no auto-zoom"):
+        assert shown in html, shown

@@ -8,9 +8,8 @@ from frugalmed.host import has_nvidia_gpu
 RUNS = expand_runs(config["experiments"])
 DATASETS = sorted({run.dataset for run in RUNS})
 MODELS = sorted({run.model for run in RUNS})
-DOWNSAMPLING_MODELS = sorted(
-    {run.model for run in RUNS if run.dataset == "rsna" and run.scale != 1}
-)
+# models run at a scale other than 1 on some dataset: each gets a downsampling figure
+DOWNSAMPLING_MODELS = sorted({run.model for run in RUNS if run.scale != 1})
 
 
 wildcard_constraints:
@@ -80,16 +79,20 @@ def run_metrics(**fields):
 
 
 def all_targets():
-    """Everything the default target builds: summary, tables, figures."""
-    targets = ["results/summary.csv"]
+    """Everything the default target builds: summary, tables, comparisons, recommendations,
+    figures."""
+    targets = ["results/summary.csv", "results/recommendations.md"]
     targets += expand("results/tables/{dataset}.{ext}", dataset=DATASETS, ext=["csv", "md", "tex"])
+    targets += expand("results/comparisons/{dataset}.{ext}", dataset=DATASETS, ext=["csv", "md"])
     targets += expand("figures/radar_{model}.pdf", model=MODELS)
+    targets += expand("figures/curves_{model}.pdf", model=scale_one_models())
+    targets += expand("figures/pareto_{dataset}.pdf", dataset=DATASETS)
     targets += expand("figures/downsampling_{model}.pdf", model=DOWNSAMPLING_MODELS)
     targets += data_figure_targets()
     return targets
 
 
-# --- results stage helpers (aggregation, tables, figures) ---
+# --- results stage helpers (results.smk: tables, comparisons; figures.smk: figures) ---
 
 
 def run_values(field, **fields):
@@ -104,39 +107,113 @@ def run_values(field, **fields):
     return setting_order(values) if field == "setting" else values
 
 
-def radar_metrics(wildcards):
-    """metrics.json of one model's scale-1 runs: all a radar figure needs, nothing more."""
-    paths = run_metrics(model=wildcards.model, scale=1)
-    if not paths:
+def study_config():
+    """The study.* block (statistics, verdicts, flags), defaults filled in by the schema."""
+    return dict(config.get("study") or {})
+
+
+def run_predictions(**fields):
+    """predictions.csv of the configured runs whose fields match (rule train writes them)."""
+    return [f"{run.directory}/predictions.csv" for run in select(RUNS, **fields)]
+
+
+def run_epochs(**fields):
+    """epochs.csv of the configured runs whose fields match."""
+    return [f"{run.directory}/epochs.csv" for run in select(RUNS, **fields)]
+
+
+def confounds_json(dataset):
+    """[results/data/{dataset}/confounds.json] when a rule of this workflow builds it for the
+    dataset (the data stage does for datasets with grouping columns), else []: the tables,
+    comparisons and recommendations then say that no confound report exists."""
+    path = f"results/data/{dataset}/confounds.json"
+    return [path] if any(rule.is_producer(path) for rule in workflow.rules) else []
+
+
+def comparison_inputs(wildcards):
+    """One dataset's runs (metrics + predictions), its manifest and confound report."""
+    return {
+        "metrics": run_metrics(dataset=wildcards.dataset),
+        "predictions": run_predictions(dataset=wildcards.dataset),
+        "manifest": data_outputs(wildcards.dataset)["manifest"],
+        "confounds": confounds_json(wildcards.dataset),
+    }
+
+
+def scale_one_models():
+    """Models with runs at scale 1 (the radar and learning-curve figures show scale 1)."""
+    return sorted({run.model for run in RUNS if run.scale == 1})
+
+
+def radar_inputs(wildcards):
+    """One model's scale-1 runs (metrics + predictions) and the manifests of their datasets:
+    all a radar figure needs, nothing more."""
+    runs = select(RUNS, model=wildcards.model, scale=1)
+    if not runs:
         raise WorkflowError(
             f"figures/radar_{wildcards.model}.pdf: no configured run of model "
             f"'{wildcards.model}' at scale 1; add it to an experiment in the config"
         )
-    return paths
+    datasets = sorted({run.dataset for run in runs})
+    return {
+        "metrics": [run.metrics_path for run in runs],
+        "predictions": [f"{run.directory}/predictions.csv" for run in runs],
+        "manifests": [data_outputs(d)["manifest"] for d in datasets],
+    }
+
+
+def curves_inputs(wildcards):
+    """One model's scale-1 runs: metrics.json (identity, best epoch) and epochs.csv."""
+    runs = select(RUNS, model=wildcards.model, scale=1)
+    if not runs:
+        raise WorkflowError(
+            f"figures/curves_{wildcards.model}.pdf: no configured run of model "
+            f"'{wildcards.model}' at scale 1; add it to an experiment in the config"
+        )
+    return {
+        "metrics": [run.metrics_path for run in runs],
+        "epochs": [f"{run.directory}/epochs.csv" for run in runs],
+    }
+
+
+def downsampling_datasets(model):
+    """Datasets on which `model` runs at a scale other than 1."""
+    return sorted({r.dataset for r in select(RUNS, model=model) if r.scale != 1})
 
 
 def downsampling_settings(model):
-    """Settings run on RSNA at a scale other than 1 for `model` (the downsampling experiment)."""
+    """Settings run at a scale other than 1 for `model` (the downsampling experiment)."""
     from frugalmed.results.summary import setting_order
 
-    return setting_order(
-        sorted({r.setting for r in select(RUNS, dataset="rsna", model=model) if r.scale != 1})
-    )
+    return setting_order(sorted({r.setting for r in select(RUNS, model=model) if r.scale != 1}))
 
 
 def downsampling_metrics(wildcards):
-    """metrics.json of the model's RSNA runs, every scale, in the downsampling settings."""
+    """metrics.json of the model's runs, every scale, on the datasets and in the settings of
+    its downsampling experiment."""
     settings = downsampling_settings(wildcards.model)
     if not settings:
         raise WorkflowError(
             f"figures/downsampling_{wildcards.model}.pdf: model '{wildcards.model}' has no "
-            "configured RSNA run at a scale other than 1; add one to an experiment's scales"
+            "configured run at a scale other than 1; add one to an experiment's scales"
         )
+    datasets = downsampling_datasets(wildcards.model)
     return [
         run.metrics_path
-        for run in select(RUNS, dataset="rsna", model=wildcards.model)
-        if run.setting in settings
+        for run in select(RUNS, model=wildcards.model)
+        if run.setting in settings and run.dataset in datasets
     ]
+
+
+def base_image_sizes(model):
+    """Side in px of the scale-1 images of each dataset `model` is downsampled on."""
+    sizes = {}
+    for dataset in downsampling_datasets(model):
+        block = dataset_config(dataset)
+        size = block.get("image_size") or block.get("patch_size")
+        if size:
+            sizes[dataset] = int(size)
+    return sizes
 
 
 # --- data figures helpers (paper Figures 1 and 3; rules in data_figures.smk) ---

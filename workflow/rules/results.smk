@@ -1,5 +1,6 @@
-# results stage: every run's metrics.json -> summary, per-dataset tables, radar and
-# downsampling figures. Aggregation is cheap, so these rules run locally (no cluster job).
+# results stage: every run's metrics.json and predictions.csv -> summary, per-dataset tables,
+# paired comparisons with the baseline, recommendations. Figures: figures.smk.
+# Aggregation is cheap, so these rules run locally (no cluster job).
 
 
 rule summarize:
@@ -34,6 +35,7 @@ rule summarize:
 rule tables:
     input:
         metrics=lambda wildcards: run_metrics(dataset=wildcards.dataset),
+        confounds=lambda wildcards: confounds_json(wildcards.dataset),
     output:
         csv=report(
             "results/tables/{dataset}.csv",
@@ -50,6 +52,7 @@ rule tables:
         settings=lambda wildcards: run_values("setting", dataset=wildcards.dataset),
         seeds=lambda wildcards: run_values("seed", dataset=wildcards.dataset),
         scales=lambda wildcards: run_values("scale", dataset=wildcards.dataset),
+        study=study_config(),
     threads: 1
     resources:
         gpu=0,
@@ -62,30 +65,65 @@ rule tables:
         "../scripts/tables.py"
 
 
-rule radar:
+rule comparisons:
+    """Each setting against baseline of the same dataset, model and scale, paired by seed:
+    ΔAUC with a hierarchical bootstrap interval, resource ratios, non-inferiority verdict."""
     input:
-        metrics=radar_metrics,
+        unpack(comparison_inputs),
     output:
-        pdf=report(
-            "figures/radar_{model}.pdf",
-            caption="../report/radar.rst",
-            category="Figures",
-            subcategory="Radar (scale 1)",
-            labels={"model": "{model}", "format": "PDF"},
+        csv=report(
+            "results/comparisons/{dataset}.csv",
+            caption="../report/comparisons.rst",
+            category="Comparisons",
+            labels={"dataset": "{dataset}", "format": "CSV"},
         ),
-        png=report(
-            "figures/radar_{model}.png",
-            caption="../report/radar.rst",
-            category="Figures",
-            subcategory="Radar (scale 1)",
-            labels={"model": "{model}", "format": "PNG"},
+        html=report(
+            "results/comparisons/{dataset}.html",
+            caption="../report/comparisons.rst",
+            category="Comparisons",
+            labels={"dataset": "{dataset}", "format": "table"},
+        ),
+        md="results/comparisons/{dataset}.md",
+        settings="results/comparisons/{dataset}.settings.csv",
+    log:
+        "logs/results/comparisons_{dataset}.log",
+    params:
+        study=study_config(),
+        seeds=lambda wildcards: run_values("seed", dataset=wildcards.dataset),
+        settings=lambda wildcards: run_values("setting", dataset=wildcards.dataset),
+    threads: 1
+    resources:
+        gpu=0,
+        mem_mb=2000,
+        runtime=10,
+    localrule: True
+    conda:
+        "../../envs/frugalmed.yaml"
+    script:
+        "../scripts/comparisons.py"
+
+
+rule recommendations:
+    """Per dataset x model x scale: the non-inferior settings ranked by study.rank_by, the
+    Pareto-optimal settings, and plain statements where nothing qualifies."""
+    input:
+        comparisons=expand("results/comparisons/{dataset}.csv", dataset=DATASETS),
+        settings=expand("results/comparisons/{dataset}.settings.csv", dataset=DATASETS),
+        # an input function: evaluated once every rule file is read, so the data stage's
+        # confound rule is seen wherever it is included
+        confounds=lambda wildcards: [p for dataset in DATASETS for p in confounds_json(dataset)],
+    output:
+        md="results/recommendations.md",
+        html=report(
+            "results/recommendations.html",
+            caption="../report/recommendations.rst",
+            category="Recommendations",
+            labels={"document": "recommendations"},
         ),
     log:
-        "logs/results/radar_{model}.log",
+        "logs/results/recommendations.log",
     params:
-        datasets=lambda wildcards: run_values("dataset", model=wildcards.model, scale=1),
-        settings=lambda wildcards: run_values("setting", model=wildcards.model, scale=1),
-        seeds=lambda wildcards: run_values("seed", model=wildcards.model, scale=1),
+        study=study_config(),
     threads: 1
     resources:
         gpu=0,
@@ -95,45 +133,4 @@ rule radar:
     conda:
         "../../envs/frugalmed.yaml"
     script:
-        "../scripts/radar.py"
-
-
-rule downsampling:
-    # only the models of the downsampling grid, so figures/downsampling_examples.pdf (a data
-    # figure) is never mistaken for a model's curve
-    wildcard_constraints:
-        model=alternatives(DOWNSAMPLING_MODELS),
-    input:
-        metrics=downsampling_metrics,
-    output:
-        pdf=report(
-            "figures/downsampling_{model}.pdf",
-            caption="../report/downsampling.rst",
-            category="Figures",
-            subcategory="Downsampling (RSNA)",
-            labels={"model": "{model}", "format": "PDF"},
-        ),
-        png=report(
-            "figures/downsampling_{model}.png",
-            caption="../report/downsampling.rst",
-            category="Figures",
-            subcategory="Downsampling (RSNA)",
-            labels={"model": "{model}", "format": "PNG"},
-        ),
-    log:
-        "logs/results/downsampling_{model}.log",
-    params:
-        image_size=dataset_config("rsna")["image_size"],
-        settings=lambda wildcards: downsampling_settings(wildcards.model),
-        scales=lambda wildcards: run_values("scale", dataset="rsna", model=wildcards.model),
-        seeds=lambda wildcards: run_values("seed", dataset="rsna", model=wildcards.model),
-    threads: 1
-    resources:
-        gpu=0,
-        mem_mb=1000,
-        runtime=10,
-    localrule: True
-    conda:
-        "../../envs/frugalmed.yaml"
-    script:
-        "../scripts/downsampling.py"
+        "../scripts/recommendations.py"

@@ -4,4 +4,5 @@ from frugalmed.results.cli import tables
 
 log_to(snakemake.log[0])
 tables(list(snakemake.input.metrics), snakemake.wildcards.dataset,
-       snakemake.output.csv, snakemake.output.md, snakemake.output.tex)
+       snakemake.output.csv, snakemake.output.md, snakemake.output.tex,
+       study=snakemake.params.study, confounds=list(snakemake.input.confounds))

@@ -1,15 +1,24 @@
-"""Radar figure of one model: P_T, E, peak memory and T of every setting, a panel per dataset.
+"""Radar figure of one model: P_T, E, memory and T of every setting, a panel per dataset.
 
 Orientation rule, the same on every axis: OUTWARD = BETTER. Test AUC grows outward; energy,
-peak memory and training time shrink outward. Each axis carries its own scale with tick
-labels in real units (AUC, kWh, GB, s), five evenly spaced "nice" values, so the grid circles
-mark the same tick on every axis. A polygon is the mean over the non-diverged seeds.
+memory and training time shrink outward.
+
+No auto-zoom. A radar that stretches each axis over its own min-max makes noise look like an
+effect (the demo's LIDC AUCs of 0.996-1.000 spanned a whole axis). Here the AUC axis is fixed
+from 0.5 (chance, centre ring) to 1 (rim) in every panel, and each resource axis starts at zero
+(zero cost at the rim; the panel's largest value, rounded up, at the centre ring), in real
+units. So a length on an axis is proportional to a difference in AUC or in cost, and equal
+differences look equal in every figure. Whiskers show the uncertainty: on the AUC spoke the
+95 % interval of the mean over seeds (hierarchical bootstrap over seeds and test patients, as in
+the comparisons), on the resource spokes the range over seeds; a difference inside the whiskers
+is visibly inside them.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,26 +26,33 @@ import pandas as pd
 
 from frugalmed.plotting import save_figure
 from frugalmed.results.style import plt, setting_styles
-from frugalmed.results.summary import is_estimated
+from frugalmed.results.summary import setting_order
 
 INNER = 0.18  # radius of the worst tick: keeps the worst values off the centre point
-N_TICKS = 5
+N_TICKS = 6  # AUC 0.5, 0.6, ..., 1.0
+AUC_RANGE = (0.5, 1.0)
 
 
 @dataclass(frozen=True)
 class Axis:
-    column: str
+    column: str          # a column of the settings table (frugalmed.results.comparisons)
+    low: str             # whisker columns
+    high: str
     label: str
     higher_is_better: bool
+    fixed: tuple[float, float] | None = None  # a fixed range; None = from zero to the panel's max
 
 
 AXES = (
-    Axis("auc_mean", "$P_T$: test AUC", True),
-    Axis("energy_kwh_mean", "E: energy (kWh)", False),
-    Axis("memory_gb_mean", "Peak memory (GB)", False),
-    Axis("time_s_mean", "T: training time (s)", False),
+    Axis("auc_mean", "auc_ci_low", "auc_ci_high", "$P_T$: test AUC", True, AUC_RANGE),
+    Axis("energy_mean", "energy_min", "energy_max", "E: energy (kWh)", False),
+    Axis("memory_mean", "memory_min", "memory_max", "Memory (GB)", False),
+    Axis("time_mean", "time_min", "time_max", "T: training time (s)", False),
 )
-RULE = "Outward = better on every axis: higher test AUC; lower energy, peak memory, training time."
+RULE = "Outward = better on every axis: higher test AUC; lower energy, memory, training time."
+SCALES = ("AUC axis fixed from 0.5 (centre ring) to 1 (rim); energy, memory and time axes start "
+          "at zero cost (rim), in real units. Whiskers: AUC 95 % interval (seeds and test "
+          "patients resampled); resources: min–max over seeds.")
 
 
 def nice_ticks(low: float, high: float, n: int = N_TICKS, floor: float | None = None,
@@ -80,44 +96,77 @@ def tick_text(value: float, step: float) -> str:
     return f"{value:.{decimals}f}"
 
 
-def plot_radar(table: pd.DataFrame, runs: pd.DataFrame, model: str,
-               pdf_path: str | os.PathLike[str], png_path: str | os.PathLike[str]) -> None:
-    """Write the model's radar as PDF + PNG.
+def axis_ticks(axis: Axis, values: np.ndarray) -> np.ndarray:
+    """The axis' ticks: the fixed range, or zero to a round value at or above every value."""
+    if axis.fixed is not None:
+        return np.linspace(axis.fixed[0], axis.fixed[1], N_TICKS)
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    top = float(values.max()) if len(values) else 1.0
+    if top <= 0:
+        top = 1.0
+    return nice_ticks(0.0, top, floor=0.0)
 
-    `table` is aggregate.aggregate() of the model's scale-1 runs, `runs` the same runs' summary.
-    """
-    table = table[(table["model"] == model) & (table["scale"] == 1)]
-    runs = runs[(runs["model"] == model) & (runs["scale"] == 1)]
+
+def radius_of(ticks: np.ndarray, higher_is_better: bool):
+    """value -> radius on this axis (INNER = worst tick, 1 = best tick), clipped to the axis."""
+    low, high = float(ticks[0]), float(ticks[-1])
+
+    def radius(value: float) -> float:
+        frac = min(max((float(value) - low) / (high - low), 0.0), 1.0)
+        if not higher_is_better:
+            frac = 1 - frac
+        return INNER + (1 - INNER) * frac
+
+    return radius
+
+
+
+
+def plot_radar(settings: pd.DataFrame, model: str, pdf_path: str | os.PathLike[str],
+               png_path: str | os.PathLike[str], memory_label: str = "Memory (GB)",
+               estimated: bool = False) -> None:
+    """Write the model's radar as PDF + PNG from the settings table (one row per dataset x
+    setting at scale 1: means, intervals, ranges, labels; frugalmed.results.comparisons)."""
+    fig = radar_figure(settings, model, memory_label=memory_label, estimated=estimated)
+    save_figure(fig, pdf_path, png_path, dpi=150)
+
+
+def radar_figure(settings: pd.DataFrame, model: str, memory_label: str = "Memory (GB)",
+                 estimated: bool = False):
+    """The radar as a matplotlib Figure; every polygon's line has gid 'dataset:setting'."""
+    table = settings[(settings["model"] == model) & (settings["scale"] == 1)]
     if table.empty:
         raise ValueError(f"no scale-1 runs of model '{model}' to plot")
     datasets = sorted(table["dataset"].unique())
     styles = setting_styles(table["setting"])
-    fig, axes = plt.subplots(
-        1, len(datasets), subplot_kw={"projection": "polar"},
-        figsize=(max(6.4, 5.8 * len(datasets)), 5.7), squeeze=False,
-    )
-    estimated = sorted({s for s in runs["energy_source"] if is_estimated(s)})
-    for ax, dataset in zip(axes[0], datasets):
-        _panel(ax, table[table["dataset"] == dataset], runs[runs["dataset"] == dataset],
-               dataset, styles)
     handles, labels = _legend_entries(table, styles)
-    ncol = len(labels) if len(labels) <= 5 else math.ceil(len(labels) / 2)
+    width = max(7.5, 6.6 * len(datasets))
+    ncol = 2 if len(datasets) > 1 and len(labels) > 3 else 1
+    legend_rows = math.ceil(len(labels) / ncol)
+    height = 6.8 + 0.22 * legend_rows
+    fig, axes = plt.subplots(
+        1, len(datasets), subplot_kw={"projection": "polar"}, figsize=(width, height), squeeze=False,
+    )
+    for ax, dataset in zip(axes[0], datasets):
+        _panel(ax, table[table["dataset"] == dataset], dataset, styles, memory_label, estimated)
     fig.legend(handles, labels, loc="lower center", ncol=ncol, bbox_to_anchor=(0.5, 0.0),
-               frameon=False, fontsize=9, handlelength=2.5)
-    seeds = " ".join(str(s) for s in sorted(runs["seed"].unique()))
-    subtitle = (f"{RULE}\nPolygons: mean over seeds {{{seeds}}}; diverged runs excluded; "
-                "each panel scales its axes to its own values.")
-    if estimated:
-        subtitle += f"\n† energy estimated ({', '.join(estimated)}), not metered."
+               frameon=False, fontsize=8.5, handlelength=2.5)
+    wrap = int(width * 13)
+    subtitle = "\n".join(textwrap.wrap(RULE, wrap) + textwrap.wrap(SCALES, wrap)
+                         + ["Polygons: mean over the non-diverged seeds."]
+                         + (["† energy estimated, not metered."] if estimated else []))
     fig.suptitle(f"{model}: performance and cost per setting (scale 1)", fontsize=13,
-                 fontweight="bold", y=0.99)
-    fig.text(0.5, 0.95, subtitle, ha="center", va="top", fontsize=9)
-    fig.subplots_adjust(wspace=0.6, bottom=0.1, top=0.72)
-    save_figure(fig, pdf_path, png_path, dpi=150)
+                 fontweight="bold", y=0.995)
+    fig.text(0.5, 1 - 0.45 / height, subtitle, ha="center", va="top", fontsize=8.5)
+    n_lines = subtitle.count("\n") + 1
+    fig.subplots_adjust(wspace=0.75, bottom=(0.3 + 0.22 * legend_rows + 0.45) / height,
+                        top=1 - (0.6 + 0.15 * n_lines + 0.75) / height)
+    return fig
 
 
-def _panel(ax, rows: pd.DataFrame, runs: pd.DataFrame, dataset: str,
-           styles: dict[str, dict[str, str]]) -> None:
+def _panel(ax, rows: pd.DataFrame, dataset: str, styles: dict[str, dict[str, str]],
+           memory_label: str, estimated: bool) -> None:
     plotted = rows[rows["n_seeds"] > 0]
     # spokes on the diagonals: no spoke is horizontal, so no tick labels crowd along a line
     angles = np.linspace(0, 2 * np.pi, len(AXES), endpoint=False) + np.pi / len(AXES)
@@ -127,50 +176,48 @@ def _panel(ax, rows: pd.DataFrame, runs: pd.DataFrame, dataset: str,
     grid = INNER + (1 - INNER) * np.arange(N_TICKS) / (N_TICKS - 1)
     ax.set_rgrids(grid, labels=[""] * N_TICKS)
     ax.spines["polar"].set_visible(False)
-    estimated = runs["energy_source"].map(is_estimated).any()
+    names = [memory_label if a.column == "memory_mean" else a.label for a in AXES]
     ax.set_xticks(angles)
     ax.set_xticklabels(
-        [a.label + ("†" if estimated and a.column.startswith("energy") else "") for a in AXES],
-        fontsize=9.5,
+        [n + ("†" if estimated and a.column.startswith("energy") else "") for n, a in zip(names, AXES)],
+        fontsize=9,
     )
     ax.tick_params(axis="x", pad=10)
     for label, angle in zip(ax.get_xticklabels(), angles):
-        # text beside its spoke's end, away from the plot
         label.set_horizontalalignment("left" if math.sin(angle) > 0 else "right")
     radii = {}
     for angle, axis in zip(angles, AXES):
-        values = plotted[axis.column].astype(float)
-        values = values[np.isfinite(values)]
-        if values.empty:  # e.g. no energy tracker could run: say so, draw no vertex there
-            radii[axis.column] = None
+        values = plotted[[axis.column, axis.high]].to_numpy(dtype=float).ravel()
+        if not np.isfinite(plotted[axis.column].to_numpy(dtype=float)).any():
+            radii[axis.column] = None  # e.g. no energy tracker could run: say so, no vertex there
             ax.annotate("not measured", xy=(angle, 0.6), ha="center", va="center",
                         fontsize=8, color="#666666", style="italic")
             continue
-        ticks = nice_ticks(values.min(), values.max(),
-                           floor=0.0, ceiling=1.0 if axis.higher_is_better else None)
-        radii[axis.column] = _scaler(ticks, axis.higher_is_better)
+        ticks = axis_ticks(axis, values)
+        radii[axis.column] = radius_of(ticks, axis.higher_is_better)
         _label_ticks(ax, angle, ticks, radii[axis.column])
-    for _, row in plotted.iterrows():
-        r = [radii[a.column](row[a.column]) if radii[a.column] else np.nan for a in AXES]
+    n = max(len(plotted), 1)
+    for i, (_, row) in enumerate(plotted.iterrows()):
         style = styles[row["setting"]]
-        ax.plot(np.append(angles, angles[0]), np.append(r, r[0]), color=style["color"],
-                marker=style["marker"], linewidth=1.8, markersize=5)
+        r = [radii[a.column](row[a.column]) if radii[a.column] and math.isfinite(row[a.column])
+             else np.nan for a in AXES]
+        line, = ax.plot(np.append(angles, angles[0]), np.append(r, r[0]), color=style["color"],
+                        marker=style["marker"], linewidth=1.6, markersize=5)
+        line.set_gid(f"{dataset}:{row['setting']}")
         ax.fill(angles, r, color=style["color"], alpha=0.04)
-    memory = ", ".join(sorted(set(runs["memory_source"])))
-    device = ", ".join(sorted(set(runs["device"])))
-    ax.set_title(f"{dataset}\n(device: {device}; memory: {memory})", fontsize=10.5, pad=36)
-
-
-def _scaler(ticks: np.ndarray, higher_is_better: bool):
-    low, high = float(ticks[0]), float(ticks[-1])
-
-    def radius(value: float) -> float:
-        frac = (value - low) / (high - low)
-        if not higher_is_better:
-            frac = 1 - frac
-        return INNER + (1 - INNER) * frac
-
-    return radius
+        offset = (i - (n - 1) / 2) * 0.035  # spread the whiskers of the settings sideways
+        for angle, axis in zip(angles, AXES):
+            scale = radii[axis.column]
+            lo, hi = row[axis.low], row[axis.high]
+            if scale is None or not (math.isfinite(lo) and math.isfinite(hi)):
+                continue
+            ax.plot([angle + offset] * 2, [scale(lo), scale(hi)], color=style["color"],
+                    linewidth=1.1, alpha=0.8, solid_capstyle="butt")
+    low_auc = plotted[plotted["auc_mean"] < AUC_RANGE[0]]
+    title = dataset
+    if len(low_auc):
+        title += "\n(AUC below 0.5 drawn at the centre ring: " + ", ".join(low_auc["setting"]) + ")"
+    ax.set_title(title, fontsize=10.5, pad=36)
 
 
 def _label_ticks(ax, angle: float, ticks: np.ndarray, radius) -> None:
@@ -193,9 +240,10 @@ def _legend_entries(table: pd.DataFrame, styles: dict[str, dict[str, str]]):
     from matplotlib.lines import Line2D
 
     handles, labels = [], []
-    for setting, style in styles.items():
+    for setting in setting_order(styles):
+        style = styles[setting]
         rows = table[table["setting"] == setting]
-        label = setting
+        label = " / ".join(dict.fromkeys(rows["label"].astype(str))) or setting
         n_div = int(rows["n_diverged"].sum())
         where = ", ".join(rows.loc[rows["n_diverged"] > 0, "dataset"])
         if (rows["n_seeds"] == 0).all():

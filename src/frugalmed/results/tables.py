@@ -1,8 +1,9 @@
 """The per-dataset result tables: CSV (every number), Markdown and LaTeX (for reading).
 
 The Markdown/LaTeX cells read `mean ± std (change vs baseline)`; estimated energy carries a
-dagger, diverged runs are counted in the seeds column and listed in a note, and every
-measurement source (energy, memory) is named in the notes.
+dagger, energy and time of runs measured on a busy host a double dagger, diverged runs are
+counted in the seeds column and listed in a note, every measurement source (energy, memory) is
+named in the notes, and each setting is labelled with the precision that really ran.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import Callable
 import pandas as pd
 
 from frugalmed.atomic import write_csv, write_text
-from frugalmed.results.aggregate import DDOF
+from frugalmed.results.aggregate import DDOF, DEFAULT_MAX_HOST_LOAD
+from frugalmed.results.confounds import Confounds
+from frugalmed.results.measures import add_measures, axis_source_text
+from frugalmed.results.pepr import PEPR_SCOPE_TEXT
 from frugalmed.results.summary import is_estimated
 
 SOURCE_MEANING = {
@@ -30,9 +34,10 @@ SOURCE_MEANING = {
     "cpu_max_rss": "peak resident set size of the training process (includes the framework)",
 }
 COLUMNS = (
-    "Model", "Scale", "Setting", "Seeds", "P_T (test AUC)", "E (kWh)", "Peak memory (GB)",
-    "T (s)", "Saved activations (MB)", "PePR-E", "PePR-M", "PePR-T",
+    "Model", "Scale", "Setting (as run)", "Seeds", "P_T (test AUC)", "E (kWh)",
+    "Tensor memory (GB)", "Peak memory (GB)", "T (s)", "Saved activations (MB)", "PePR-E", "PePR-M", "PePR-T",
 )
+CONTENDED = "‡"
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,8 @@ def latex_escape(text: str) -> str:
     """A Markdown-style cell as LaTeX: escape specials, then map ±, †, <sup> to math mode."""
     for plain, tex in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"),
                        ("#", r"\#"), ("$", r"\$"), ("±", r"$\pm$"), ("†", r"$^\dagger$"),
-                       ("<sup>", "$^{"), ("</sup>", "}$"), ("−", "-")):
+                       ("<sup>", "$^{"), ("</sup>", "}$"), ("−", "-"), ("‡", r"$^\ddagger$"),
+                       ("—", "---"), ("×", r"$\times$")):
         text = text.replace(plain, tex)
     return text
 
@@ -60,7 +66,8 @@ def latex_escape(text: str) -> str:
 def write_tables(
     table: pd.DataFrame, summary: pd.DataFrame, dataset: str,
     csv_path: str | os.PathLike[str], md_path: str | os.PathLike[str],
-    tex_path: str | os.PathLike[str],
+    tex_path: str | os.PathLike[str], confounds: Confounds | None = None,
+    max_host_load: float = DEFAULT_MAX_HOST_LOAD,
 ) -> None:
     """Write one dataset's aggregate (from aggregate.aggregate) in the three formats."""
     rows = table[table["dataset"] == dataset]
@@ -68,36 +75,46 @@ def write_tables(
     if rows.empty:
         raise ValueError(f"no runs of dataset '{dataset}' to tabulate")
     write_csv(csv_path, rows)
-    write_text(md_path, to_markdown(rows, runs, dataset))
-    write_text(tex_path, to_latex(rows, runs, dataset))
+    write_text(md_path, to_markdown(rows, runs, dataset, confounds, max_host_load))
+    write_text(tex_path, to_latex(rows, runs, dataset, confounds, max_host_load))
 
 
-def to_markdown(rows: pd.DataFrame, runs: pd.DataFrame, dataset: str) -> str:
+def _prepared(runs: pd.DataFrame, max_host_load: float) -> pd.DataFrame:
+    return runs if "contended" in runs.columns else add_measures(runs, max_host_load)
+
+
+def to_markdown(rows: pd.DataFrame, runs: pd.DataFrame, dataset: str,
+                confounds: Confounds | None = None,
+                max_host_load: float = DEFAULT_MAX_HOST_LOAD) -> str:
+    runs = _prepared(runs, max_host_load)
     body = [_cells(r, MARKDOWN, _memory_marks(rows)) for _, r in rows.iterrows()]
     lines = [f"### {dataset}: mean ± std over seeds", ""]
     lines.append("| " + " | ".join(COLUMNS) + " |")
     lines.append("|" + "|".join(["---"] * 3 + ["---:"] * (len(COLUMNS) - 3)) + "|")
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
     lines.append("")
-    lines += [f"- {note}" for note in notes(rows, runs, MARKDOWN)]
+    lines += [f"- {note}" for note in notes(rows, runs, MARKDOWN, confounds, max_host_load)]
     return "\n".join(lines) + "\n"
 
 
-def to_latex(rows: pd.DataFrame, runs: pd.DataFrame, dataset: str) -> str:
+def to_latex(rows: pd.DataFrame, runs: pd.DataFrame, dataset: str,
+             confounds: Confounds | None = None,
+             max_host_load: float = DEFAULT_MAX_HOST_LOAD) -> str:
+    runs = _prepared(runs, max_host_load)
     esc = latex_escape
     header = " & ".join(esc(c) for c in COLUMNS) + r" \\"
     body = [
         " & ".join(esc(c) for c in _cells(r, MARKDOWN, _memory_marks(rows))) + r" \\"
         for _, r in rows.iterrows()
     ]
-    note_lines = [esc(n) for n in notes(rows, runs, MARKDOWN)]
+    note_lines = [esc(n) for n in notes(rows, runs, MARKDOWN, confounds, max_host_load)]
     return "\n".join([
         "% generated by frugalmed.results.tables; requires \\usepackage{booktabs}",
         r"\begin{table}[ht]",
         r"\centering\scriptsize",
         rf"\caption{{{esc(dataset)}: mean $\pm$ std over seeds}}",
         rf"\label{{tab:frugalmed-{dataset}}}",
-        r"\begin{tabular}{lrl" + "r" * (len(COLUMNS) - 3) + "}",
+        r"\begin{tabular}{lrp{4cm}" + "r" * (len(COLUMNS) - 3) + "}",
         r"\toprule", header, r"\midrule", *body, r"\bottomrule", r"\end{tabular}",
         r"\par\smallskip\raggedright",
         *[f"{line}\\par" for line in note_lines],
@@ -105,8 +122,11 @@ def to_latex(rows: pd.DataFrame, runs: pd.DataFrame, dataset: str) -> str:
     ]) + "\n"
 
 
-def notes(rows: pd.DataFrame, runs: pd.DataFrame, style: Style) -> list[str]:
-    """Footnotes: statistics used, diverged runs, energy and memory sources, PePR."""
+def notes(rows: pd.DataFrame, runs: pd.DataFrame, style: Style, confounds: Confounds | None = None,
+          max_host_load: float = DEFAULT_MAX_HOST_LOAD) -> list[str]:
+    """Footnotes: statistics used, diverged runs, energy and memory sources, host load, PePR,
+    confounds."""
+    runs = _prepared(runs, max_host_load)
     out = [
         f"Mean ± sample std (ddof={DDOF}) over the seeds counted in 'Seeds'; n/a = fewer than "
         "two seeds. In brackets: change of the mean against `baseline` of the same model and "
@@ -137,6 +157,12 @@ def notes(rows: pd.DataFrame, runs: pd.DataFrame, style: Style) -> list[str]:
             "E includes the RAM share (energy_kwh_ram in the CSV summary), which codecarbon "
             "estimates from the memory size in every run."
         )
+    axis = sorted(set(runs["axis_memory_source"]))
+    out.append(
+        "Tensor memory: params + grads + optimizer state + saved activations, measured from "
+        "tensors (n/a: not recorded by the run). The memory compared across settings (PePR-M, "
+        "the comparisons' Memory ×, the figures) is tensor memory on CPU runs and CUDA max "
+        "allocated (the peak memory) on CUDA runs; here: " + axis_source_text(axis) + ".")
     marks = _memory_marks(rows)
     memory = sorted(set(runs["memory_source"]))
     if marks:
@@ -144,12 +170,36 @@ def notes(rows: pd.DataFrame, runs: pd.DataFrame, style: Style) -> list[str]:
             f"{style.sup(marks[s])} {_meaning(s)}" for s in memory) + ".")
     else:
         out.append("Peak memory source: " + "; ".join(_meaning(s) for s in memory) + ".")
+    out.append(_host_load_note(runs, max_host_load))
     out.append(
-        "PePR = P_T / (1 + R) (Selvan et al. 2024), R = the run's energy (E), peak memory (M) or "
-        "time (T) min-max normalised over all non-diverged runs of this dataset; mean ± std over "
-        "seeds. Higher is better."
+        "Settings are labelled with the precision that really ran, read from each run's "
+        "metrics.json (`precision`, `device`), where it differs from the paper's CUDA meaning."
     )
+    out.append(
+        "PePR = P_T / (1 + R) (Selvan et al., \"PePR: Performance Per Resource Unit as a Metric to "
+        "Promote Small-Scale Deep Learning in Medical Image Analysis\", NLDL 2025), R = the run's "
+        f"energy (E), memory (M, the memory compared across settings) or time (T) min-max normalised over "
+        f"{PEPR_SCOPE_TEXT}; runs of other models, scales or datasets never change it; mean ± std "
+        "over seeds. Higher is better."
+    )
+    if confounds is not None:
+        out.append(confounds.checked_note())
     return out
+
+
+def _host_load_note(runs: pd.DataFrame, max_host_load: float) -> str:
+    contended = runs[runs["contended"]]
+    if len(contended):
+        listed = ", ".join(f"{r.model}/s{r.scale}/{r.setting}/seed{r.seed} "
+                           f"({r.host_other_share:.0%})" for r in contended.itertuples())
+        return (f"{CONTENDED} {len(contended)} run(s) were measured while other processes used more "
+                f"than {max_host_load:.0%} of the host's CPU (or the GPU; study.max_host_load): "
+                f"their T and E include the neighbours' load: {listed}.")
+    missing = int((~runs["host_load_recorded"]).sum())
+    if missing:
+        return (f"Host load not recorded for {missing} run(s) (metrics.json from before it was "
+                "measured): contention by other processes cannot be ruled out there.")
+    return f"No run was measured on a busy host (other processes ≤ {max_host_load:.0%} of the CPU/GPU)."
 
 
 def _meaning(source: str) -> str:
@@ -167,17 +217,20 @@ def _memory_marks(rows: pd.DataFrame) -> dict[str, str]:
 
 
 def _cells(row: pd.Series, style: Style, memory_marks: dict[str, str]) -> list[str]:
+    label = row.get("label") or row["setting"]
     seeds = str(row["n_seeds"]) + (f" (+{row['n_diverged']} div.)" if row["n_diverged"] else "")
     if row["n_seeds"] == 0:
-        return [row["model"], str(row["scale"]), row["setting"], seeds] + ["diverged"] * (len(COLUMNS) - 4)
+        return [row["model"], str(row["scale"]), label, seeds] + ["diverged"] * (len(COLUMNS) - 4)
     dagger = style.dagger if row["energy_estimated"] else ""
+    busy = CONTENDED if row.get("n_contended", 0) else ""
     mem_mark = "".join(memory_marks.get(s, "") for s in str(row["memory_source"]).split(";"))
     return [
-        row["model"], str(row["scale"]), row["setting"], seeds,
+        row["model"], str(row["scale"]), label, seeds,
         _metric(row, "auc", "{:.3f}", style),
-        _metric(row, "energy_kwh", None, style) + dagger,
+        _metric(row, "energy_kwh", None, style) + dagger + busy,
+        _metric(row, "tensor_memory_gb", None, style),
         _metric(row, "memory_gb", None, style) + (style.sup(mem_mark) if mem_mark else ""),
-        _metric(row, "time_s", None, style),
+        _metric(row, "time_s", None, style) + busy,
         _metric(row, "activations_mb", None, style),
         *(_mean_std(row[f"pepr_{r}_mean"], row[f"pepr_{r}_std"], None, style)
           for r in ("energy", "memory", "time")),

@@ -1,0 +1,7 @@
+"""Statistics of the study: intervals and paired comparisons computed from test predictions.
+
+resample  -- the bootstrap's random draws (patient weights, seed draws), one documented scheme
+weighted_auc -- ROC AUC under many weightings of the same predictions at once (vectorised)
+paired    -- paired setting-vs-baseline differences and ratios: hierarchical bootstrap over
+             seeds and test patients, geometric-mean ratios with t intervals
+"""
