@@ -82,8 +82,11 @@ def test_composite_taps_are_the_cascade():
 def test_large_values_fall_back_to_float64():
     """Values whose sums overflow float32's exact integers still give the exact result."""
     rng = np.random.default_rng(3)
-    stored = rng.integers(2**15, 2**16, size=(200, 120)).astype(np.uint16)
-    assert wavelet._too_big(stored, wavelet.FLOAT32_EXACT / 12**3)
+    stored = rng.integers(0, 2**12, size=(200, 120)).astype(np.uint16)
+    assert wavelet._reduce_rows(stored, 3).dtype == np.float32
+    stored[150, 7] = 2**16 - 1  # one large value, far from the first blocks
+    assert wavelet._interior_rows(stored, 3, np.float32, wavelet.FLOAT32_EXACT / 12**3) is None
+    assert wavelet._reduce_rows(stored, 3).dtype == np.float64
     np.testing.assert_array_equal(wavelet_reduce(stored, 3), exact_reduce(stored, 3))
 
 

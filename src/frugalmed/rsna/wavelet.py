@@ -122,41 +122,48 @@ def _reduce_rows(x: np.ndarray, levels: int) -> np.ndarray:
     """8^levels x the `levels`-level 5/3 reduction along axis 0 of a large integer image.
 
     One matrix-vector product per output row, from blocks converted to float32 in a buffer that
-    stays in cache. float32 sums are exact below 2^24; an image whose values could exceed that
-    is summed in float64 instead. The result is float32 where exact, else float64.
+    stays in cache. float32 sums of integers are exact below 2^24: each block is checked as it
+    is converted (no extra pass over the image), and an image with larger values is summed in
+    float64 instead. The result is float32 where exact, else float64.
     """
     rows, cols = x.shape
     step, reach, first, stop = _span(rows, levels)
     if stop - first < 2:  # small: level by level, the one-filter form gains nothing
         return cascade_rows(x, levels)
-    taps64 = composite_taps(levels).astype(np.float64)
-    limit = FLOAT32_EXACT / float(np.abs(taps64).sum())  # |value| below this: exact in float32
-    work = np.float64 if _too_big(x, limit) else np.float32
-    taps = taps64.astype(work)
-    width = len(taps)
-    out = np.empty((-(-rows // step), cols), dtype=work)
-    buf = np.empty((step * (ROWS_PER_CHUNK - 1) + width, cols), dtype=work)
-    for m0 in range(first, stop, ROWS_PER_CHUNK):
-        m1 = min(m0 + ROWS_PER_CHUNK, stop)
-        top = step * m0 - reach
-        block = buf[: step * (m1 - 1 - m0) + width]
-        np.copyto(block, x[top : top + len(block)], casting="unsafe")  # the one conversion
-        for m in range(m0, m1):
-            start = step * (m - m0)
-            np.dot(taps, block[start : start + width], out=out[m])
+    limit = FLOAT32_EXACT / float(np.abs(composite_taps(levels)).sum())  # exact in float32 below
+    out = None
+    if x.dtype.kind in "iu":
+        info = np.iinfo(x.dtype)
+        out = _interior_rows(x, levels, np.float32, None if -limit < info.min <= info.max < limit else limit)
+    if out is None:
+        out = _interior_rows(x, levels, np.float64, None)
     head_map, n_head, tail_map, tail = _edge_maps(rows, levels, first, stop)
     out[:first] = head_map @ x[:n_head]
     out[stop:] = tail_map @ x[tail:]
     return out
 
 
-def _too_big(x: np.ndarray, limit: float) -> bool:
-    """Could a value of integer image `x` reach `limit` in magnitude? (Non-integers: always.)"""
-    if x.dtype.kind not in "iu":
-        return True
-    if np.iinfo(x.dtype).max < limit and np.iinfo(x.dtype).min > -limit:
-        return False
-    return int(x.max()) >= limit or (x.dtype.kind == "i" and int(x.min()) <= -limit)
+def _interior_rows(x: np.ndarray, levels: int, work: type, limit: float | None) -> np.ndarray | None:
+    """The outputs first..stop-1 of _reduce_rows summed in `work`; None as soon as a value
+    reaches `limit` in magnitude (then float32 sums could round)."""
+    rows, cols = x.shape
+    step, reach, first, stop = _span(rows, levels)
+    taps = composite_taps(levels).astype(work)
+    width = len(taps)
+    out = np.empty((-(-rows // step), cols), dtype=work)
+    buf = np.empty((step * (ROWS_PER_CHUNK - 1) + width, cols), dtype=work)
+    signed = x.dtype.kind == "i"
+    for m0 in range(first, stop, ROWS_PER_CHUNK):
+        m1 = min(m0 + ROWS_PER_CHUNK, stop)
+        top = step * m0 - reach
+        block = buf[: step * (m1 - 1 - m0) + width]
+        np.copyto(block, x[top : top + len(block)], casting="unsafe")  # the one conversion
+        if limit is not None and (block.max() >= limit or (signed and block.min() <= -limit)):
+            return None
+        for m in range(m0, m1):
+            start = step * (m - m0)
+            np.dot(taps, block[start : start + width], out=out[m])
+    return out
 
 
 def _block_weights(levels: int) -> np.ndarray:
