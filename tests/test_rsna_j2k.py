@@ -23,6 +23,7 @@ from pydicom.uid import JPEG2000Lossless
 from frugalmed.rsna import decode, j2k
 from frugalmed.rsna.decode import decode_mammogram
 from frugalmed.synthetic.dicom_mammo import MammoHeader, build_dataset, write_mammogram
+from rsna_fixtures import rsna_cohort  # noqa: F401
 
 warnings.filterwarnings("ignore", category=UserWarning, module="pydicom")
 REPO = Path(__file__).resolve().parents[1]
@@ -272,3 +273,23 @@ def test_reduction_beyond_the_codestream_levels_continues_with_the_53_lowpass(tm
     assert got.reduction == 4 and got.reduced_decode and got.image.shape == (64, 64)
     assert got.decoder == "pillow reduce=2 + 5/3 x2"
     assert decode.reduction_level(1024, 1024, 64) == 4
+
+
+@needs_pillow_j2k
+def test_selection_counts_the_reduced_decodes(rsna_cohort, tmp_path):
+    """The stage on the synthetic cohort: every JPEG 2000 image, and only those, decoded at
+    reduced resolution, and selection.json says how many."""
+    import pandas as pd
+
+    from frugalmed.rsna.preprocess import ImageSpec, preprocess_rsna
+    from rsna_fixtures import SPLITS, outputs_in
+
+    out = outputs_in(tmp_path, (1, 2))
+    manifest = preprocess_rsna(rsna_cohort, out, max_age=200, label="birads_followup",
+                               spec=ImageSpec(image_size=32, scales=(1, 2)), splits=SPLITS,
+                               max_reject_fraction=0.0, threads=1)  # 128 x 104 -> r = 1
+    selection = json.loads(Path(out["selection"]).read_text())
+    is_j2k = manifest["transfer_syntax"].isin([str(s) for s in decode.J2K_SYNTAXES])
+    assert 0 < is_j2k.sum() < len(manifest)
+    pd.testing.assert_series_equal(manifest["reduced_decode"].astype(bool), is_j2k, check_names=False)
+    assert selection["reduced_resolution_decodes"] == int(is_j2k.sum())
