@@ -155,6 +155,16 @@ def apply_lut(stored: np.ndarray, lut: np.ndarray, low: int) -> np.ndarray:
     return lut.take(index, mode="clip")
 
 
+_WARNED: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    """A warning per process, not per file: the same cause would repeat for thousands of files."""
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning(message)
+
+
 def _j2k_reduced(ds: Dataset, r: int) -> tuple[np.ndarray, str] | None:
     """Stored values at 1/2^r resolution and the decoder's name, or None where no reduced path
     applies (then the caller decodes in full)."""
@@ -176,7 +186,9 @@ def _j2k_reduced(ds: Dataset, r: int) -> tuple[np.ndarray, str] | None:
         try:
             stored, name = j2k.decode_pillow(frame, header, levels), f"pillow reduce={levels}"
         except Exception as err:  # noqa: BLE001 - try the next decoder
-            log.debug("Pillow's reduced JPEG 2000 decode failed (%s)", err)
+            _warn_once("pillow", f"Pillow's reduced JPEG 2000 decoding failed ({type(err).__name__}: {err}); "
+                       "such files go to glymur (system libopenjp2) or a full decode; selection.json's "
+                       "reduced_resolution_decodes counts the reduced ones")
     if stored is None and j2k.glymur_available():
         stored, name = j2k.decode_glymur(frame, levels), f"glymur reduce={levels}"
     if stored is None:
