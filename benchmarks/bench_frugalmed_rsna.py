@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pydicom
 
-import bench_decoders
-
 SPLITS = {"train": 0.6, "val": 0.2, "test": 0.2, "seed": 0}
 
 
@@ -33,17 +31,15 @@ class PerImage:
 
 
 def _decoder_name(path: Path, image_size: int) -> str | None:
-    """Which bench_decoders candidate does the same decoding as frugalmed for this file."""
+    """Which bench_decoders candidate does frugalmed's decoding for this file: asked of
+    frugalmed itself (the decoder it reports), not predicted."""
     from pydicom.pixels import get_decoder
-    from frugalmed.rsna import decode
+    from frugalmed.rsna.decode import decode_mammogram
 
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
-    syntax = ds.file_meta.TransferSyntaxUID
-    r = decode.reduction_level(int(ds.Rows), int(ds.Columns), image_size)
-    if syntax in decode.J2K_SYNTAXES and r > 0 and bench_decoders.available("glymur"):
-        return f"glymur reduce={r}"  # frugalmed.rsna.decode falls back to pydicom without glymur
-    if syntax in decode.DICOMSDL_SYNTAXES and bench_decoders.available("dicomsdl"):
-        return "dicomsdl"  # frugalmed.rsna.decode falls back to pydicom without dicomsdl
+    used = decode_mammogram(path, image_size).decoder.split(" + ")[0]  # e.g. "pillow reduce=3"
+    if used != "pydicom":
+        return used
+    syntax = pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID
     plugins = list(get_decoder(syntax).available_plugins)
     return f"pydicom+{plugins[0]}" if plugins else None
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 import platform
+import subprocess
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,14 +45,16 @@ class Report:
         return row
 
     def to_json(self) -> dict[str, Any]:
-        return {"mode": self.mode, "machine": machine(), "rows": [asdict(r) for r in self.rows],
-                "details": self.details}
+        return {"mode": self.mode, "commit": self.details.get("commit") or commit(), "machine": machine(),
+                "rows": [asdict(r) for r in self.rows], "details": self.details}
 
     def to_markdown(self) -> str:
         m = self.details.get("machine_at_start") or machine()
         end = self.details.get("machine_at_end") or machine()
+        c = self.details.get("commit") or commit()
         lines = [
-            f"Mode: `{self.mode}`; machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; "
+            f"Mode: `{self.mode}`; commit `{c['sha'][:12]}`{' with uncommitted changes' if c['dirty'] else ''}; "
+            f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; "
             f"load average (1/5/15 min) {m['loadavg']} at start, {end['loadavg']} at end; "
             f"took {self.details.get('wall_s', float('nan')):.0f} s. Ratios are medians of per-item "
             "ratios of methods run interleaved in this one run.",
@@ -68,6 +72,21 @@ class Report:
                 lines.append(f"| {d['decoder']} | {d['s_per_image']:.4f} | {d['images_per_s']:.2f} | "
                              f"{d['vs_fastest']:.2f}x | {d['check']} |")
         return "\n".join(lines) + "\n"
+
+
+def commit() -> dict[str, Any]:
+    """The git commit measured, and whether the working tree differed from it."""
+    repo = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    sha = git("rev-parse", "HEAD") or "unknown"
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    return {"sha": sha, "dirty": dirty, "branch": git("rev-parse", "--abbrev-ref", "HEAD") or "unknown"}
 
 
 def machine() -> dict[str, Any]:

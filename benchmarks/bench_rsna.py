@@ -85,10 +85,11 @@ def compare_pipeline(files: list[Path], syntax: str, image_size: int, scales: li
     same = pipeline.decoder_name
     if fastest_full:
         methods["decode (fastest)"] = by_name[fastest_full].decode
-    if same and same in by_name and same != fastest_full:
+    fastest_reduced = ok_reduced[0]["decoder"] if ok_reduced else None
+    if same and same in by_name and same not in (fastest_full, fastest_reduced):
         methods["decode (frugalmed's decoder)"] = by_name[same].decode
     if ok_reduced:
-        methods["reduced decode (fastest)"] = by_name[ok_reduced[0]["decoder"]].decode
+        methods["reduced decode (fastest)"] = by_name[fastest_reduced].decode
     try:
         paired = time_interleaved(files, methods)
     finally:
@@ -111,7 +112,8 @@ def compare_pipeline(files: list[Path], syntax: str, image_size: int, scales: li
         "frugalmed_vs_same_decoder": (
             paired.ratio("frugalmed", "decode (frugalmed's decoder)")
             if "decode (frugalmed's decoder)" in methods else
-            (paired.ratio("frugalmed", "decode (fastest)") if fastest_full and same == fastest_full else None)
+            paired.ratio("frugalmed", "decode (fastest)") if fastest_full and same == fastest_full else
+            paired.ratio("frugalmed", "reduced decode (fastest)") if fastest_reduced and same == fastest_reduced else None
         ),
         "frugalmed_vs_reduced": paired.ratio("frugalmed", "reduced decode (fastest)") if ok_reduced else None,
         "naive_vs_frugalmed": paired.ratio("naive", "frugalmed"),

@@ -26,7 +26,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(REPO / "src"))
 
-from bench_report import Report, machine  # noqa: E402
+from bench_report import Report, commit, machine  # noqa: E402
 
 log = logging.getLogger("benchmarks")
 
@@ -95,7 +95,9 @@ def rsna_section(report: Report, mode: Mode, scratch: Path) -> None:
     report.details["cohort"] = {"dir": str(cohort_dir), "rows": mode.rows, "cols": mode.cols,
                                 "bits_stored": 12, "images_per_syntax": mode.n_cohort,
                                 "timed_per_syntax": mode.n_pipeline,
-                                "distinct_encoded_images_per_syntax": mode.n_unique}
+                                "distinct_encoded_images_per_syntax": mode.n_unique,
+                                "mean_file_mb": {s: sum(f.stat().st_size for f in fs) / len(fs) / 1e6
+                                                 for s, fs in files.items()}}
     titles = {"j2k": "JPEG 2000 lossless (1.2.840.10008.1.2.4.90)", "jpegls1": "JPEG lossless SV1 (1.2.840.10008.1.2.4.70)"}
     report.details["decoders"] = {}
     report.details["pipeline"] = {}
@@ -291,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
     mode = SMOKE if args.smoke else FULL
     report = Report(mode.name)
+    report.details["commit"] = commit()  # before anything runs: what was measured
     report.details["machine_at_start"] = machine()
     started = time.perf_counter()
     for section in args.only:
@@ -304,6 +307,12 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.out / "latest.json", report.to_json())
     write_text(args.out / "latest.md", report.to_markdown())
     print(report.to_markdown())
+    if "rsna" in args.only and "pipeline" in report.details and len(report.details["pipeline"]) == 2:
+        import rsna_estimate
+
+        # the committed docs show the estimate of the committed full run only
+        docs = REPO / "docs" / "benchmarks.md" if mode is FULL and args.out.resolve() == (HERE / "results") else None
+        rsna_estimate.main(["--latest", str(args.out / "latest.json")] + (["--docs", str(docs)] if docs else []))
     return 0
 
 

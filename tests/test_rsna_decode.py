@@ -93,12 +93,12 @@ def test_jpeg2000_and_uncompressed_copies_decode_alike():
 @pytest.mark.parametrize("name", ["RG1_J2KR.dcm", "RG3_J2KR.dcm", "MR2_J2KR.dcm"])
 @pytest.mark.parametrize("size", [64, 256])
 def test_reduced_resolution_jpeg2000_agrees_with_full_decode(name, size):
-    """Reduced (glymur, 1/2^r) and full decoding give the same study image within 1 grey level."""
+    """Reduced (OpenJPEG, 1/2^r) and full decoding give the same study image within 1 grey level
+    on average (OpenJPEG's integer lifting vs the exact 5/3 low-pass of the full decode)."""
     path = data_file(name)
     reduced = decode_mammogram(path, min_size=size, reduce=True)
     full = decode_mammogram(path, min_size=size, reduce=False)
-    if not reduced.reduced_decode:
-        pytest.skip("glymur/libopenjp2 not available: only the full-decode path runs")
+    assert reduced.reduced_decode, "no reduced JPEG 2000 decoding here (Pillow without OpenJPEG?)"
     assert reduced.reduction == full.reduction >= 2
     assert reduced.image.shape == full.image.shape and min(reduced.image.shape) >= size
     a = standardise(reduced.image, size, [1, 4])
@@ -178,13 +178,3 @@ def test_rejects_say_why(tmp_path):
         with pytest.raises(RejectedImage) as err:
             decode_mammogram(tmp_path / name, 32, reduce=False)
         assert err.value.reason in ((reason,) if isinstance(reason, str) else reason), name
-
-
-def test_without_libopenjp2_jpeg2000_falls_back_to_full_decoding(monkeypatch):
-    import glymur
-
-    path = data_file("RG3_J2KR.dcm")
-    monkeypatch.setattr(glymur.version, "openjpeg_version", "0.0.0")  # as without the system library
-    fallback = decode_mammogram(path, min_size=256, reduce=True)
-    assert not fallback.reduced_decode and fallback.reduction >= 2
-    np.testing.assert_array_equal(fallback.image, decode_mammogram(path, 256, reduce=False).image)

@@ -2,20 +2,22 @@
 
 Mammograms are huge (up to ~5000 x 4000) while the study needs at most 256 px, so this decodes
 no more than needed: JPEG 2000 files are decoded at a reduced resolution (1/2^r, skipping the
-finest wavelet levels) through glymur/OpenJPEG, where pylibjpeg-openjpeg 2.6 has no such option;
-JPEG lossless (process 14, incl. SV1) is decoded in full by dicomsdl, 2-3x faster than pydicom +
-GDCM with identical stored values (pydicom stays the fallback when dicomsdl is missing or
-fails); other syntaxes are decoded in full by pydicom's plugins. Full decodes are reduced by
-the same 2^r with JPEG 2000's own 5/3 low-pass, so every path gives the same image.
+finest wavelet levels) through OpenJPEG -- Pillow's own copy first, so it works after
+`pip install` alone, else glymur with a system libopenjp2 (frugalmed.rsna.j2k); pydicom's
+plugins (pylibjpeg-openjpeg 2.6) have no such option. JPEG lossless (process 14, incl. SV1) is
+decoded in full by dicomsdl, 2-3x faster than pydicom + GDCM with identical stored values
+(pydicom stays the fallback when dicomsdl is missing or fails); other syntaxes are decoded in
+full by pydicom's plugins. Full decodes are reduced by the same 2^r with JPEG 2000's own 5/3
+low-pass (frugalmed.rsna.wavelet), so every path gives the same image.
 Grey levels follow the file: modality LUT, then the first VOI LUT / window (LINEAR, SIGMOID),
-else the stored bit range; MONOCHROME1 is inverted so tissue is bright in every output.
+else the stored bit range; MONOCHROME1 is inverted so tissue is bright in every output. All of
+it is one lookup table over the stored values, applied to the reduced image only.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 
@@ -41,6 +43,12 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from frugalmed.rsna import j2k
+from frugalmed.rsna.wavelet import LEGALL_53_LOWPASS, wavelet_reduce
+
+__all__ = ["Decoded", "RejectedImage", "LEGALL_53_LOWPASS", "apply_lut", "decode_mammogram", "display_lut",
+           "read_dataset", "reduction_level", "wavelet_reduce"]
+
 log = logging.getLogger(__name__)
 
 SUPPORTED_SYNTAXES = frozenset({
@@ -52,7 +60,6 @@ J2K_SYNTAXES = frozenset({JPEG2000Lossless, JPEG2000})
 # measured exact against pydicom and faster (benchmarks/bench_decoders.py); others stay with pydicom
 DICOMSDL_SYNTAXES = frozenset({JPEGLossless, JPEGLosslessSV1})
 GREYSCALE = ("MONOCHROME1", "MONOCHROME2")
-_SHM = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 
 class RejectedImage(Exception):
@@ -73,6 +80,7 @@ class Decoded:
     reduced_decode: bool  # True if JPEG 2000 was decoded at reduced resolution
     photometric: str
     transfer_syntax: str
+    decoder: str = ""  # which library decoded the pixels, e.g. "pillow reduce=3", "dicomsdl"
 
 
 def reduction_level(rows: int, cols: int, min_size: int) -> int:
@@ -141,38 +149,53 @@ def display_lut(ds: Dataset) -> tuple[np.ndarray, int]:
 
 def apply_lut(stored: np.ndarray, lut: np.ndarray, low: int) -> np.ndarray:
     """Display intensities of stored values; out-of-range values (junk high bits) are clipped."""
-    index = np.clip(stored.astype(np.int64) - low, 0, len(lut) - 1)
-    return lut[index]
+    index = stored.astype(np.intp)  # reduced images: small, and integer-valued already
+    if low:
+        index -= low
+    return lut.take(index, mode="clip")
 
 
-def _j2k_reduced(ds: Dataset, r: int) -> np.ndarray | None:
-    """Stored values at 1/2^r resolution via glymur, or None where that path does not apply."""
-    try:
-        import glymur
-    except ImportError:
-        return None
-    if glymur.version.openjpeg_version in ("0.0.0", None, ""):
-        return None  # glymur without a system libopenjp2
+_WARNED: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    """A warning per process, not per file: the same cause would repeat for thousands of files."""
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning(message)
+
+
+def _j2k_reduced(ds: Dataset, r: int) -> tuple[np.ndarray, str] | None:
+    """Stored values at 1/2^r resolution and the decoder's name, or None where no reduced path
+    applies (then the caller decodes in full)."""
     frame = next(generate_frames(ds.PixelData, number_of_frames=1))
-    fd, name = tempfile.mkstemp(suffix=".j2k", dir=_SHM)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(frame)
-        jp2 = glymur.Jp2k(name)
-        segments = {seg.marker_id: seg for seg in jp2.codestream.segment}
-        siz, cod = segments.get("SIZ"), segments.get("COD")
-        if siz is None or cod is None or len(siz.bitdepth) != 1:
-            return None
-        # pydicom corrects header/codestream mismatches; leave those files to it
-        if siz.bitdepth[0] != int(ds.BitsStored) or bool(siz.signed[0]) != bool(ds.PixelRepresentation):
-            return None
-        r = min(r, int(cod.num_res))
-        if r == 0:
-            return None
-        step = 2**r
-        return np.asarray(jp2[::step, ::step])
-    finally:
-        os.unlink(name)
+    header = j2k.read_header(frame)
+    if header is None or header.components != 1:
+        return None
+    # pydicom corrects header/codestream mismatches (sign, more bits than BitsStored); leave
+    # those files to it. Fewer bits than BitsStored decode to the same values either way.
+    if header.precision > int(ds.BitsStored) or header.signed != bool(ds.get("PixelRepresentation", 0)):
+        return None
+    if (header.rows, header.cols) != (int(ds.Rows), int(ds.Columns)):
+        return None
+    levels = min(r, header.levels)  # a codestream cannot skip more levels than it has
+    if levels == 0:
+        return None
+    stored, name = None, ""
+    if j2k.pillow_available():
+        try:
+            stored, name = j2k.decode_pillow(frame, header, levels), f"pillow reduce={levels}"
+        except Exception as err:  # noqa: BLE001 - try the next decoder
+            _warn_once("pillow", f"Pillow's reduced JPEG 2000 decoding failed ({type(err).__name__}: {err}); "
+                       "such files go to glymur (system libopenjp2) or a full decode; selection.json's "
+                       "reduced_resolution_decodes counts the reduced ones")
+    if stored is None and j2k.glymur_available():
+        stored, name = j2k.decode_glymur(frame, levels), f"glymur reduce={levels}"
+    if stored is None:
+        return None
+    if levels < r:
+        stored, name = wavelet_reduce(stored, r - levels), f"{name} + 5/3 x{r - levels}"
+    return stored, name
 
 
 def _stored_dicomsdl(path: str | os.PathLike[str], ds: Dataset) -> np.ndarray | None:
@@ -192,86 +215,31 @@ def _stored_dicomsdl(path: str | os.PathLike[str], ds: Dataset) -> np.ndarray | 
     return stored
 
 
-# JPEG 2000's reversible 5/3 (LeGall) analysis low-pass (ITU-T T.800 Annex F); wavelet_reduce
-# computes it as (-1, 2, 6, 2, -1) integer sums, exactly
-LEGALL_53_LOWPASS = np.array([-1.0, 2.0, 6.0, 2.0, -1.0], dtype=np.float32) / 8.0
-
-
-def _lowpass_taps(x: np.ndarray, axis: int) -> list[np.ndarray]:
-    """The five taps x[2j-2 .. 2j+2] along `axis` for every kept (even) sample j, edges mirrored
-    about the edge sample (scipy's mode="mirror" = numpy's "reflect")."""
-    kept = (x.shape[axis] + 1) // 2
-    pad = [(0, 0)] * x.ndim
-    pad[axis] = (2, 2)
-    padded = np.pad(x, pad, mode="reflect")
-    taps = []
-    for start in range(5):
-        index = [slice(None)] * x.ndim
-        index[axis] = slice(start, start + 2 * kept, 2)
-        taps.append(padded[tuple(index)])
-    return taps
-
-
-def _lowpass_decimate(x: np.ndarray, axis: int, work: type) -> np.ndarray:
-    """8 x the 5/3 low-pass of x along `axis` at even samples only, summed in dtype `work`.
-
-    Only the kept half of the outputs is computed (filtering everything, then dropping every
-    other sample, did twice the work).
-    """
-    t0, t1, t2, t3, t4 = _lowpass_taps(x, axis)
-    acc = np.add(t1, t3, dtype=work)  # in place from here: fewer temporaries, half the time
-    acc *= 2
-    acc += np.multiply(t2, 6, dtype=work)
-    acc -= t0
-    acc -= t4
-    return acc
-
-
-def wavelet_reduce(stored: np.ndarray, levels: int) -> np.ndarray:
-    """Stored values at 1/2^levels resolution, as a JPEG 2000 decoder's reduced output gives them.
-
-    Full-decoded files are reduced with the same 5/3 low-pass and even-sample decimation that
-    OpenJPEG's reduced decoding amounts to, so an image looks the same whichever transfer
-    syntax (and so whichever site) it came from: a box filter would blur JPEG Lossless
-    images more than JPEG 2000 ones, a difference a classifier could learn.
-    The first level (on the full-size image, most of the cost) runs in exact int32 arithmetic
-    on the stored integers; later levels sum in float64 and round to float32 after each pass.
-    Both give bit for bit the values of a float32 scipy convolve1d(mode="mirror") then [::2],
-    the straightforward implementation (tests/test_rsna_decode.py checks this).
-    """
-    image = stored
-    for level in range(levels):
-        if level == 0 and stored.dtype.kind in "ui" and stored.dtype.itemsize <= 2:
-            # |64 x value| <= 64 * 1.25^2 * 2^16 < 2^24: exact in int32 and in float32
-            rows = _lowpass_decimate(stored, 0, np.int32)
-            image = _lowpass_decimate(rows, 1, np.int32).astype(np.float32) / np.float32(64)
-            continue
-        rows = (_lowpass_decimate(image, 0, np.float64) / 8).astype(np.float32)
-        image = (_lowpass_decimate(rows, 1, np.float64) / 8).astype(np.float32)
-    return np.rint(np.asarray(image, dtype=np.float32))
-
-
 def decode_mammogram(path: str | os.PathLike[str], min_size: int, reduce: bool = True) -> Decoded:
     """Decode `path` to [0, 1] display intensities at the smallest 1/2^r resolution >= min_size."""
     ds = read_dataset(path)
     syntax = ds.file_meta.TransferSyntaxUID
     lut, low = display_lut(ds)
     r = reduction_level(int(ds.Rows), int(ds.Columns), min_size)
-    stored = None
+    photometric = ds.PhotometricInterpretation
     if reduce and r > 0 and syntax in J2K_SYNTAXES:
         try:
-            stored = _j2k_reduced(ds, r)
+            reduced = _j2k_reduced(ds, r)
         except Exception as err:  # noqa: BLE001 - any failure falls back to pydicom's full decode
             log.warning("%s: reduced JPEG 2000 decode failed (%s); decoding in full", path, err)
-            stored = None
-    if stored is not None:
-        return Decoded(apply_lut(stored, lut, low), r, True, ds.PhotometricInterpretation, str(syntax))
+            reduced = None
+        if reduced is not None:
+            stored, decoder = reduced
+            return Decoded(apply_lut(stored, lut, low), r, True, photometric, str(syntax), decoder)
+    stored, decoder = None, "pydicom"
     if syntax in DICOMSDL_SYNTAXES:
         try:
             stored = _stored_dicomsdl(path, ds)
         except Exception as err:  # noqa: BLE001 - any failure falls back to pydicom's decode
             log.debug("%s: dicomsdl decode failed (%s); decoding with pydicom", path, err)
             stored = None
+        if stored is not None:
+            decoder = "dicomsdl"
     try:
         if stored is None:
             stored = ds.pixel_array
@@ -280,4 +248,4 @@ def decode_mammogram(path: str | os.PathLike[str], min_size: int, reduce: bool =
     if stored.ndim != 2:
         raise RejectedImage("not a 2-D image", f"pixel array shape {stored.shape}")
     image = apply_lut(wavelet_reduce(stored, r) if r else stored, lut, low)
-    return Decoded(image, r, False, ds.PhotometricInterpretation, str(syntax))
+    return Decoded(image, r, False, photometric, str(syntax), decoder + (f" + 5/3 x{r}" if r else ""))
