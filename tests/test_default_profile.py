@@ -57,3 +57,28 @@ def test_a_cluster_profile_replaces_it(monkeypatch: pytest.MonkeyPatch) -> None:
     args = _parse(["--workflow-profile", "profiles/slurm", "-n"])
     assert args.executor == "slurm"
     assert args.cores is None  # `cores: all` of the default profile would be wrong on a login node
+
+
+@pytest.mark.slow
+def test_a_run_without_gpu_cap_stops_before_training(tmp_path: Path, snakemake_exe: str) -> None:
+    """`--resources mem_mb=...` on the command line drops the profile's gpu=1; training jobs
+    that ask for a GPU would then share it. The run stops before the first one starts, saying
+    what to write."""
+    import subprocess
+
+    data = tmp_path / "results" / "data" / "rsna"
+    data.mkdir(parents=True)
+    for name in ("manifest.csv", "images_s1.npy"):
+        (data / name).write_text("")
+    (tmp_path / "override.yaml").write_text("train: {gpu: 1}\n")
+    proc = subprocess.run(
+        [snakemake_exe, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+         "--configfile", str(REPO / "config" / "config.yaml"), str(tmp_path / "override.yaml"),
+         "--cores", "2", "--resources", "mem_mb=8000", "--allowed-rules", "train",
+         "--", "results/runs/rsna/s1/mlp/baseline/seed1/metrics.json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "no GPU cap" in out and "--resources gpu=1" in out, out[-3000:]
+    assert not (tmp_path / "logs" / "train").exists(), "the training job started"
