@@ -27,8 +27,8 @@ def alternatives(names):
 
 
 def train_gpus():
-    """The `gpu` resource of rule train: a function Snakemake evaluates per job, once it knows
-    the executor (the Snakefile is parsed before that).
+    """The `gpu` resource of the train rule, as a function Snakemake evaluates per job once it
+    knows the executor (the Snakefile is parsed before that).
 
     train.gpu 0 or 1 is taken as it is. `auto`: 1 when a cluster executor runs the job (SLURM
     and the like: the request must not hang on the profile's set-resources entry for train,
