@@ -26,7 +26,7 @@ rule summarize:
         runtime=10,
     localrule: True
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/summarize.py"
 
@@ -57,7 +57,7 @@ rule tables:
         runtime=10,
     localrule: True
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/tables.py"
 
@@ -93,7 +93,7 @@ rule radar:
         runtime=10,
     localrule: True
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/radar.py"
 
@@ -134,6 +134,6 @@ rule downsampling:
         runtime=10,
     localrule: True
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/downsampling.py"
