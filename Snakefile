@@ -22,6 +22,7 @@ if os.path.isfile(os.path.join(FRUGALMED_SRC, "frugalmed", "__init__.py")):
         )
     )
 try:
+    from frugalmed.archs import check_model_archs
     from frugalmed.config import check_config, check_schema, drop_null_experiments
     from frugalmed.errors import ConfigError
 except ImportError as err:
@@ -49,6 +50,8 @@ try:
     drop_null_experiments(config)
     validate(config, "config/schema.yaml", set_default=True)
     check_config(config)
+    if workflow.is_main_process:  # planning happens there; jobs need not check again
+        check_model_archs(config["models"])
 except ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}. Fix it in config/config.yaml or your --configfile.") from None
 
