@@ -57,10 +57,15 @@ def train_gpus():
 
 
 def _local_run_without_gpu_cap():
-    """A real local run on several cores with no global `gpu` resource (unlimited GPU jobs)."""
+    """A real local run on several cores with no global `gpu` resource (unlimited GPU jobs).
+
+    Only the main Snakemake process schedules jobs side by side; the processes a cluster job
+    runs (remote, subprocess) execute one given job and are not checked.
+    """
     cap = workflow.global_resources.get("gpu")  # a Resource; its value is None when not given
     return (
-        workflow.executor_plugin is not None
+        workflow.is_main_process
+        and workflow.executor_plugin is not None
         and workflow.local_exec
         and not workflow.dryrun
         and getattr(cap, "value", cap) is None
