@@ -1,19 +1,21 @@
-"""LIDC download rules with a fake tcia_utils and a fake `idc` program (no network)."""
+"""LIDC downloads with a fake tcia_utils and a fake idc-index (no network): layout, resuming,
+series complete only at their listed instance count, the disk checks."""
 
 from __future__ import annotations
 
 import json
-import os
-import stat
+import shutil
 import sys
 import types
 from pathlib import Path
 
+import pandas as pd
 import pydicom
 import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
+from frugalmed import diskspace
 from frugalmed.errors import FrugalmedError
 from frugalmed.lidc import download
 from frugalmed.pylidc_compat import import_pylidc
@@ -51,7 +53,8 @@ class FakeNbia:
 
     def getSeries(self, collection: str, modality: str) -> list[dict]:  # noqa: N802
         assert (collection, modality) == ("LIDC-IDRI", "CT")
-        return [{"SeriesInstanceUID": uid, "PatientID": s.patient_id, "ImageCount": 3}
+        return [{"SeriesInstanceUID": uid, "PatientID": s.patient_id, "ImageCount": 3,
+                 "FileSize": 3 * 600}
                 for uid, s in self.scans.items()]  # fmt: skip
 
     def downloadSeries(self, series: list, path: str, input_type: str) -> None:  # noqa: N802
@@ -119,64 +122,107 @@ def test_missing_tcia_utils_says_what_to_install(monkeypatch: pytest.MonkeyPatch
         download.download_tcia(tmp_path, tmp_path / ".m")
 
 
-FAKE_IDC = '''#!{python}
-"""Fake `idc` of idc-index: writes tiny DICOMs per --dir-template for the requested series."""
-import json, os, sys
-sys.path.insert(0, {tests!r})
-from test_lidc_download import write_fake_dicom
-args = sys.argv[1:]
-opt = {{args[i]: args[i + 1] for i in range(1, len(args) - 1, 2)}}
-with open(os.environ["FAKE_IDC_LOG"], "a") as log:
-    log.write(json.dumps(args) + "\\n")
-known = json.load(open(os.environ["FAKE_IDC_SERIES"]))
-for uid in opt["--series-instance-uid"].split(","):
-    patient, study = known[uid]
-    rel = opt["--dir-template"].replace("%PatientID", patient).replace(
-        "%StudyInstanceUID", study).replace("%SeriesInstanceUID", uid)
-    for n in range(2):
-        write_fake_dicom(__import__("pathlib").Path(opt["--download-dir"]) / rel / f"{{n}}.dcm",
-                         patient, study, uid, n)
-'''
+class FakeIdcClient:
+    """What download_idc uses of idc_index.index.IDCClient: the index and the download."""
+
+    def __init__(self, scans: list, short: dict[str, int] | None = None) -> None:
+        self.scans = {s.series_instance_uid: s for s in scans}
+        self.short = dict(short or {})  # uid -> files the next download delivers (cut short)
+        self.calls: list[dict] = []
+        rows = [{"collection_id": "lidc_idri", "SeriesInstanceUID": uid,
+                 "PatientID": s.patient_id, "instanceCount": 2, "series_size_MB": 0.001}
+                for uid, s in self.scans.items()]  # fmt: skip
+        rows.append({"collection_id": "nlst", "SeriesInstanceUID": "9.9", "PatientID": "x",
+                     "instanceCount": 7, "series_size_MB": 1e6})  # another collection's row
+        self.index = pd.DataFrame(rows)
+
+    def download_from_selection(self, downloadDir, seriesInstanceUID, dirTemplate, **kw):  # noqa: N803
+        self.calls.append({"series": list(seriesInstanceUID), "dirTemplate": dirTemplate, **kw})
+        for uid in seriesInstanceUID:
+            s = self.scans[uid]
+            rel = dirTemplate.replace("%PatientID", s.patient_id).replace(
+                "%StudyInstanceUID", s.study_instance_uid).replace("%SeriesInstanceUID", uid)
+            for n in range(self.short.pop(uid, 2)):
+                write_fake_dicom(Path(downloadDir) / rel / f"{n}.dcm", s.patient_id,
+                                 s.study_instance_uid, uid, n)
 
 
-@pytest.fixture
-def fake_idc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    scans = _scans()
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    program = bin_dir / "idc"
-    program.write_text(FAKE_IDC.format(python=sys.executable, tests=str(Path(__file__).parent)))
-    program.chmod(program.stat().st_mode | stat.S_IEXEC)
-    series = tmp_path / "series.json"
-    series.write_text(json.dumps({s.series_instance_uid: [s.patient_id, s.study_instance_uid]
-                                  for s in scans}))  # fmt: skip
-    log = tmp_path / "idc_calls.jsonl"
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_IDC_SERIES", str(series))
-    monkeypatch.setenv("FAKE_IDC_LOG", str(log))
-    return log
+def _disk_with_free(monkeypatch: pytest.MonkeyPatch, free_bytes: int) -> None:
+    usage = shutil.disk_usage("/")
+    fake = type(usage)(usage.total, usage.total - free_bytes, free_bytes)
+    monkeypatch.setattr(diskspace.shutil, "disk_usage", lambda path: fake)
 
 
-def test_idc_download_into_pylidc_layout_and_resume(fake_idc: Path, tmp_path: Path) -> None:
+def test_idc_download_into_pylidc_layout_and_resume(tmp_path: Path) -> None:
+    client = FakeIdcClient(_scans())
     raw, marker = tmp_path / "lidc", tmp_path / "lidc" / ".frugalmed_raw_complete"
-    download.download_idc(raw, marker, PATIENTS)
-    calls = [json.loads(line) for line in fake_idc.read_text().splitlines()]
-    assert len(calls) == 1
-    args = calls[0]
-    assert args[0] == "download-from-selection"
-    assert args[args.index("--collection-id") + 1] == "lidc_idri"
-    assert args[args.index("--dir-template") + 1] == "%PatientID/%StudyInstanceUID/%SeriesInstanceUID"
+    download.download_idc(raw, marker, PATIENTS, client=client)
+    assert len(client.calls) == 1
+    assert client.calls[0]["dirTemplate"] == "%PatientID/%StudyInstanceUID/%SeriesInstanceUID"
     for s in _scans():
         folder = raw / s.patient_id / s.study_instance_uid / s.series_instance_uid
         assert len(list(folder.glob("*.dcm"))) == 2
     assert json.loads(marker.read_text())["series"] == 3
     marker.unlink()
-    download.download_idc(raw, marker, PATIENTS)  # everything done: idc is not called again
-    assert len(fake_idc.read_text().splitlines()) == 1 and marker.exists()
+    download.download_idc(raw, marker, PATIENTS, client=client)  # all complete: no download
+    assert len(client.calls) == 1 and marker.exists()
 
 
-def test_missing_idc_program_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
+def test_idc_series_short_of_its_instance_count_is_fetched_again(tmp_path: Path) -> None:
+    """One file of two is not a downloaded series (it used to count as one)."""
+    scans = _scans()
+    cut = scans[1].series_instance_uid
+    client = FakeIdcClient(scans, short={cut: 1})
+    raw, marker = tmp_path / "lidc", tmp_path / "lidc" / ".m"
+    with pytest.raises(FrugalmedError, match="1 of 3 LIDC-IDRI series"):
+        download.download_idc(raw, marker, PATIENTS, client=client)
+    assert not download._is_done(raw, cut) and not marker.exists()
+    download.download_idc(raw, marker, PATIENTS, client=client)
+    assert client.calls[-1]["series"] == [cut] and client.calls[-1]["use_s5cmd_sync"] is True
+    assert marker.exists()
+
+
+def test_a_done_series_missing_files_on_disk_is_fetched_again(tmp_path: Path) -> None:
+    client = FakeIdcClient(_scans())
+    raw, marker = tmp_path / "lidc", tmp_path / "lidc" / ".m"
+    download.download_idc(raw, marker, PATIENTS, client=client)
+    victim = _scans()[0]
+    ref = download.ScanRef(0, victim.patient_id, victim.series_instance_uid)
+    download.series_files(raw, ref)[0].unlink()
+    download.download_idc(raw, marker, PATIENTS, client=client)
+    assert client.calls[-1]["series"] == [victim.series_instance_uid]
+
+
+def test_idc_checks_the_disk_before_downloading(tmp_path: Path, monkeypatch) -> None:
+    client = FakeIdcClient(_scans())
+    _disk_with_free(monkeypatch, diskspace.RESERVE_BYTES + 100)  # 3 x 0.001 MiB do not fit
+    with pytest.raises(FrugalmedError, match=r"3 LIDC-IDRI series from IDC.*datasets\.lidc\.raw_dir"):
+        download.download_idc(tmp_path / "lidc", tmp_path / ".m", PATIENTS, client=client)
+    assert client.calls == []
+
+
+def test_tcia_checks_the_disk_before_downloading(fake_tcia, tmp_path: Path, monkeypatch) -> None:
+    nbia = fake_tcia(FakeNbia(_scans()))
+    _disk_with_free(monkeypatch, diskspace.RESERVE_BYTES + 3 * 600)  # 1 of 3 series fits
+    with pytest.raises(FrugalmedError, match="3 LIDC-IDRI series from TCIA"):
+        download.download_tcia(tmp_path / "lidc", tmp_path / ".m", PATIENTS)
+    assert nbia.downloaded == []
+
+
+def test_tcia_series_without_image_count_is_not_trusted(fake_tcia, tmp_path: Path) -> None:
+    scans = _scans()[:1]
+    nbia = fake_tcia(FakeNbia(scans))
+    nbia.getSeries = lambda collection, modality: [
+        {"SeriesInstanceUID": scans[0].series_instance_uid}
+    ]
+    with pytest.raises(FrugalmedError, match="could not be fetched"):
+        download.download_tcia(tmp_path, tmp_path / ".m", [scans[0].patient_id])
+    assert nbia.downloaded == []
+
+
+def test_missing_idc_index_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "idc_index", None)
+    monkeypatch.setitem(sys.modules, "idc_index.index", None)
     with pytest.raises(FrugalmedError, match="pip install idc-index"):
         download.download_idc(tmp_path, tmp_path / ".m")
 

@@ -31,7 +31,41 @@ def check_schema(config: Mapping[str, Any], schema_path: str | Path) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ConfigError(key, error.message)
+        raise ConfigError(key, error.message + _schema_hint(error))
+
+
+# Words YAML 1.1 reads as booleans when unquoted; quoted, they are text.
+YAML_BOOLEAN_WORDS = {"yes", "no", "true", "false", "on", "off", "y", "n"}
+
+
+def yaml_float(value: float) -> str:
+    """`value` written so that YAML 1.1 (PyYAML, Snakemake's loader) reads a float: 1.0e-5.
+    (`1e-5` is text there: a float needs a dot, and a sign on its exponent.)"""
+    mantissa, exponent = f"{value:e}".split("e")
+    mantissa = mantissa.rstrip("0")
+    mantissa += "0" if mantissa.endswith(".") else ""
+    return f"{mantissa}e{int(exponent):+d}"
+
+
+def _schema_hint(error: jsonschema.ValidationError) -> str:
+    """What to write instead, for the mistakes YAML and JSON schema make easy."""
+    value, wanted = error.instance, error.validator_value
+    if error.validator == "type":
+        types = [wanted] if isinstance(wanted, str) else list(wanted)
+        if isinstance(value, str) and {"number", "integer"} & set(types):
+            try:
+                number = float(value)
+            except ValueError:
+                return ""
+            return (f" (YAML reads {value} as text: a float needs a dot and a signed exponent; "
+                    f"write {yaml_float(number)})")
+        if isinstance(value, str) and "boolean" in types and value.lower() in YAML_BOOLEAN_WORDS:
+            return " (write true or false, without quotes)"
+    if error.validator == "minimum":
+        return f"; write a value >= {wanted}"
+    if error.validator == "exclusiveMinimum":
+        return f"; write a value > {wanted}"
+    return ""
 
 
 def drop_null_experiments(config: dict[str, Any]) -> None:
@@ -49,6 +83,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     _check_splits(config.get("splits", {}))
     _check_scales(config["datasets"])
     _check_experiments(config)
+    _check_pretrained(config.get("train", {}).get("pretrained", False))
 
 
 def _check_splits(splits: Mapping[str, Any]) -> None:
@@ -94,3 +129,22 @@ def _check_experiments(config: Mapping[str, Any]) -> None:
                         f"scale {scale} is not available for {dataset} "
                         f"(available: {sorted(allowed)}; RSNA scales come from datasets.rsna.scales)",
                     )
+
+
+def _check_pretrained(pretrained: bool | str) -> None:
+    """train.pretrained is true, false or the path of a weights file that exists (relative to
+    the working directory). A quoted "yes" is text, and would be taken for a file name."""
+    if not isinstance(pretrained, str):
+        return
+    if pretrained.strip().lower() in YAML_BOOLEAN_WORDS:
+        raise ConfigError(
+            "train.pretrained",
+            f"'{pretrained}' is text, not a yes/no: write true (timm's hub weights, needs "
+            "network) or false, without quotes, or the path of a local weights file",
+        )
+    if not Path(pretrained).is_file():
+        raise ConfigError(
+            "train.pretrained",
+            f"weights file '{pretrained}' does not exist (relative paths start at the working "
+            f"directory {Path.cwd()}): give the path of a saved state dict, or true / false",
+        )

@@ -26,13 +26,50 @@ def alternatives(names):
 
 
 def train_gpus():
-    """GPUs one training job asks for (train.gpu): 1 or 0, or `auto`: 1 where this host has an
-    NVIDIA device. A CPU-only host then runs training jobs side by side instead of queueing
-    them on `--resources gpu=1`; cluster profiles set gpu explicitly for the train rule."""
+    """The `gpu` resource of the train rule, as a function Snakemake evaluates per job once it
+    knows the executor (the Snakefile is parsed before that).
+
+    train.gpu 0 or 1 is taken as it is. `auto`: 1 when a cluster executor runs the job (SLURM
+    and the like: the request must not hang on the profile's set-resources entry for train,
+    which a `--set-resources train:...` on the command line replaces as a whole), or when this
+    host has an NVIDIA device; else 0, so a CPU-only host runs training jobs side by side
+    instead of queueing them on --resources gpu=1.
+    """
     wanted = config["train"]["gpu"]
-    if wanted == "auto":
-        return int(has_nvidia_gpu())
-    return int(wanted)
+
+    def gpus(wildcards):
+        if wanted == "auto":
+            n = int(workflow.non_local_exec or has_nvidia_gpu())
+        else:
+            n = int(wanted)
+        if n and _local_run_without_gpu_cap():
+            raise WorkflowError(
+                "Training jobs ask for a GPU (train.gpu: {}) but this run sets no GPU cap, so they "
+                "would share the GPU and contaminate each other's time, energy and memory: "
+                "--resources on the command line replaced the default profile's gpu=1. Add it "
+                "(e.g. --resources gpu=1 mem_mb=8000), or set train.gpu: 0 to train on the "
+                "CPU.".format(wanted)
+            )
+        return n
+
+    return gpus
+
+
+def _local_run_without_gpu_cap():
+    """A real local run on several cores with no global `gpu` resource (unlimited GPU jobs).
+
+    Only the main Snakemake process schedules jobs side by side; the processes a cluster job
+    runs (remote, subprocess) execute one given job and are not checked.
+    """
+    cap = workflow.global_resources.get("gpu")  # a Resource; its value is None when not given
+    return (
+        workflow.is_main_process
+        and workflow.executor_plugin is not None
+        and workflow.local_exec
+        and not workflow.dryrun
+        and getattr(cap, "value", cap) is None
+        and (workflow.cores or 1) > 1
+    )
 
 
 def dataset_config(dataset):

