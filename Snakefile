@@ -8,7 +8,13 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 sys.path.insert(0, f"{workflow.basedir}/src")
-from frugalmed.config import check_config, check_schema, drop_null_experiments
+from frugalmed.config import (
+    check_config,
+    check_schema,
+    drop_null_experiments,
+    fill_confound_columns,
+    prepare_datasets,
+)
 from frugalmed.errors import ConfigError
 
 
@@ -19,19 +25,19 @@ report: "workflow/report/workflow.rst"
 
 
 try:
+    prepare_datasets(config)  # kind and path defaults; datasets set to null dropped
     check_schema(config, workflow.source_path("config/schema.yaml"))
     drop_null_experiments(config)
     validate(config, "config/schema.yaml", set_default=True)
     check_config(config)
+    fill_confound_columns(config)  # datasets.<name>.confound_columns: the effective list
 except ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}. Fix it in config/config.yaml or your --configfile.") from None
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/synthetic.smk"
-include: "workflow/rules/download.smk"
-include: "workflow/rules/rsna.smk"
-include: "workflow/rules/lidc.smk"
+include: "workflow/rules/raw_data.smk"
+include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/results.smk"
 include: "workflow/rules/data_figures.smk"

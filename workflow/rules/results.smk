@@ -123,7 +123,7 @@ rule downsampling:
     log:
         "logs/results/downsampling_{model}.log",
     params:
-        image_size=dataset_config("rsna")["image_size"],
+        image_size=dataset_config("rsna")["image_size"] if has_dataset("rsna", kind="rsna") else None,
         settings=lambda wildcards: downsampling_settings(wildcards.model),
         scales=lambda wildcards: run_values("scale", dataset="rsna", model=wildcards.model),
         seeds=lambda wildcards: run_values("seed", dataset="rsna", model=wildcards.model),
