@@ -147,7 +147,10 @@ class DatasetWriter:
         if set(paths) != set(sides):
             raise ValueError(f"images_s* outputs {sorted(paths)} do not match scales {sorted(sides)}")
         self.arrays = {scale: NpyAppender(paths[scale], sides[scale]) for scale in sorted(sides)}
-        self.rows: list[dict[str, Any]] = []
+        # manifest fields column by column (one list per field, not a dict per row: a third of
+        # the memory for RSNA's 54,000 rows); a field a row lacks is None there
+        self.columns: dict[str, list[Any]] = {}
+        self.n_rows = 0
         self.rejects: list[tuple[str, str, str]] = []
 
     def __enter__(self) -> "DatasetWriter":
@@ -158,15 +161,16 @@ class DatasetWriter:
         if kind is not None:
             self.discard()
 
-    @property
-    def n_rows(self) -> int:
-        return len(self.rows)
-
     def add(self, row: Mapping[str, Any], images: Mapping[int, np.ndarray]) -> None:
         """Append one sample: its manifest fields and its image at every scale (row i = image i)."""
         for scale, array in self.arrays.items():
             array.append(images[scale])
-        self.rows.append(dict(row))
+        for key, value in row.items():
+            self.columns.setdefault(key, [None] * self.n_rows).append(value)
+        self.n_rows += 1
+        for column in self.columns.values():
+            if len(column) < self.n_rows:  # a field this row lacks
+                column.append(None)
 
     def reject(self, source_file: str | os.PathLike[str], reason: str, detail: str = "", *,
                quiet: bool = False) -> None:
@@ -212,7 +216,7 @@ class DatasetWriter:
         what it returns for the finished manifest, when it is a function) plus the counts every
         kind shares: kept, kept_positives, rejected, rejected_by_reason, split_counts.
         """
-        if not self.rows:
+        if not self.n_rows:
             raise FrugalmedError(f"dataset {self.dataset}: no usable sample; see "
                                  f"{self.outputs['rejects']} for why each input was rejected")
         manifest = self._manifest(columns, splits, given_splits)
@@ -235,7 +239,7 @@ class DatasetWriter:
 
     def _manifest(self, columns: Sequence[str], splits: Mapping[str, Any],
                   given_splits: bool) -> pd.DataFrame:
-        rows = pd.DataFrame(self.rows)
+        rows = pd.DataFrame(self.columns)
         missing = [c for c in MANIFEST_FIRST if c not in rows.columns and c != "split"]
         if missing:
             raise ValueError(f"manifest rows lack {missing}")

@@ -121,8 +121,8 @@ def preprocess_rsna(
     log.info("%d selected rows, %d with a file; %d files without a row", len(selected),
              len(todo), len(orphans))
 
-    records = todo[["patient_id", "label"] + [c for c in MANIFEST_COLUMNS if c in todo.columns]
-                   ].to_dict("records")
+    fields = {c: todo[c].tolist()  # plain Python values, one list per column
+              for c in ["patient_id", "label"] + [c for c in MANIFEST_COLUMNS if c in todo.columns]}
     sides = {s: spec.image_size // s for s in spec.scales}
     with DatasetWriter(outputs, sides, dataset=dataset) as writer:
         for path in orphans:
@@ -136,7 +136,7 @@ def preprocess_rsna(
             if outcome.images is None:
                 writer.reject(todo_paths[i], outcome.reason, outcome.detail)
             else:
-                record = records[i]
+                record = {c: values[i] for c, values in fields.items()}
                 writer.add({**record, "sample_id": f"{record['patient_id']}_{record['image_id']}",
                             "source_file": todo_paths[i], "photometric": outcome.photometric,
                             "transfer_syntax": outcome.transfer_syntax,

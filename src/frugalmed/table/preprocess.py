@@ -133,8 +133,9 @@ def preprocess_table(
              len(table), len(plan.paths), len(plan.rejects), "as given" if given else "assigned")
     extra = [c for c in table.columns if c not in ("file", "patient_id", "label", "split")]
     columns = ["file", "label_value", *extra, *INFO_COLUMNS]
-    records = plan.rows[["patient_id", "label", "file", "label_value", *extra,
-                         *(["split"] if given else [])]].to_dict("records")
+    fields = {c: plan.rows[c].tolist() for c in ["patient_id", "label", "file", "label_value",
+                                                 *extra, *(["split"] if given else [])]}
+    sample_ids = plan.rows["_file"].tolist()
     sides = {s: spec.image_size // s for s in spec.scales}
     formats: Counter = Counter()
     with DatasetWriter(outputs, sides, dataset=dataset) as writer:
@@ -145,8 +146,8 @@ def preprocess_table(
             if outcome.images is None:
                 writer.reject(plan.paths[i], outcome.reason, outcome.detail)
             else:
-                record = records[i]
-                writer.add({**record, "sample_id": plan.rows["_file"].iloc[i],
+                record = {c: values[i] for c, values in fields.items()}
+                writer.add({**record, "sample_id": sample_ids[i],
                             "source_file": plan.paths[i], **outcome.info}, outcome.images)
                 formats[outcome.info["image_format"]] += 1
             if (i + 1) % 1000 == 0:
