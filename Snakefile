@@ -23,7 +23,13 @@ if os.path.isfile(os.path.join(FRUGALMED_SRC, "frugalmed", "__init__.py")):
     )
 try:
     from frugalmed.archs import check_model_archs
-    from frugalmed.config import check_config, check_schema, drop_null_experiments
+    from frugalmed.config import (
+        check_config,
+        check_schema,
+        drop_null_experiments,
+        fill_confound_columns,
+        prepare_datasets,
+    )
     from frugalmed.errors import ConfigError
 except ImportError as err:
     raise WorkflowError(
@@ -46,10 +52,12 @@ if "experiments" not in config and not os.path.isfile("config/config.yaml"):
         "(as snakedeploy does for a module), or pass --configfile."
     )
 try:
+    prepare_datasets(config)  # kind and path defaults; datasets set to null dropped
     check_schema(config, workflow.source_path("config/schema.yaml"))
     drop_null_experiments(config)
     validate(config, "config/schema.yaml", set_default=True)
     check_config(config)
+    fill_confound_columns(config)  # datasets.<name>.confound_columns: the effective list
     if workflow.is_main_process:  # planning happens there; jobs need not check again
         check_model_archs(config["models"])
 except ConfigError as err:
@@ -57,10 +65,8 @@ except ConfigError as err:
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/synthetic.smk"
-include: "workflow/rules/download.smk"
-include: "workflow/rules/rsna.smk"
-include: "workflow/rules/lidc.smk"
+include: "workflow/rules/raw_data.smk"
+include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/results.smk"
 include: "workflow/rules/figures.smk"

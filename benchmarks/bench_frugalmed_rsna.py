@@ -1,7 +1,7 @@
 """The one place the benchmarks call frugalmed's RSNA stage (frugalmed.rsna.preprocess).
 
 - per image: `process_image` (decode, modality/VOI LUTs, crop, flip, resize, every scale) and
-  the row written into the outputs with the stage's own `NpyRows` writer;
+  the row appended to the outputs with the dataset writer's `NpyAppender` (what the stage uses);
 - whole cohort: `preprocess_rsna`, the function the workflow's rule calls, with its `threads`.
 """
 
@@ -45,21 +45,19 @@ def _decoder_name(path: Path, image_size: int) -> str | None:
 
 
 def per_image(files: list[Path], image_size: int, scales: list[int], scratch: Path) -> PerImage:
-    from frugalmed.rsna.preprocess import ImageSpec, NpyRows, process_image
+    from frugalmed.dataset.writer import NpyAppender
+    from frugalmed.rsna.preprocess import ImageSpec, process_image
 
     spec = ImageSpec(image_size=image_size, scales=tuple(scales))
     outdir = Path(tempfile.mkdtemp(prefix="frugalmed-bench-rows-", dir=scratch))
-    writers = {s: NpyRows(outdir / f"images_s{s}.npy", len(files), image_size // s) for s in scales}
-    row = {"i": 0}
+    writers = {s: NpyAppender(outdir / f"images_s{s}.npy", image_size // s) for s in scales}
 
     def run(path: Path) -> None:
         outcome = process_image(str(path), spec)
         if outcome.images is None:
             raise RuntimeError(f"frugalmed rejected {path}: {outcome.reason} {outcome.detail}")
-        i = row["i"] % len(files)
         for s, writer in writers.items():
-            writer.write(i, outcome.images[s])
-        row["i"] += 1
+            writer.append(outcome.images[s])
 
     def close() -> None:
         for writer in writers.values():
@@ -67,7 +65,7 @@ def per_image(files: list[Path], image_size: int, scales: list[int], scratch: Pa
         shutil.rmtree(outdir, ignore_errors=True)
 
     return PerImage(run, close, _decoder_name(files[0], image_size),
-                    "frugalmed.rsna.preprocess.process_image + NpyRows positioned row writes")
+                    "frugalmed.rsna.preprocess.process_image + NpyAppender row appends")
 
 
 def subset_raw_dir(files: list[Path], dst: Path) -> Path:

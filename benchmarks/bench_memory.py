@@ -7,7 +7,8 @@ not memory maps), so its peak memory should not grow with the number of images. 
 high-water mark into a vforked child across exec. The child also samples its anonymous
 resident memory (RssAnon), which leaves out file-backed pages: those of a memory-mapped
 output would count in the resident set while mapped (as they did before NpyRows switched
-to pwrite), though they are page cache the kernel can write back and drop.
+to pwrite; the dataset writer's NpyAppender appends with pwrite too), though they are page cache
+the kernel can write back and drop.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""Child process of bench_memory: preprocess one cohort, print what was done as one JSON line.
+"""Child process of bench_memory / bench_lidc: preprocess one cohort, print what was done as one
+JSON line.
 
-Run as its own process so that its peak RSS (read by the parent through os.wait4) is that of
-this preprocessing alone.
+    bench_memory_child.py RAW_DIR OUT_DIR IMAGE_SIZE SCALES             # RSNA (bench_memory)
+    bench_memory_child.py lidc RAW_DIR OUT_DIR PATCH_SIZE [PATIENTS]   # LIDC (bench_lidc)
+
+Run as its own process so that its peak RSS is that of this preprocessing alone.
 """
 
 from __future__ import annotations
@@ -77,5 +80,29 @@ def main(raw_dir: str, out_dir: str, image_size: str, scales: str) -> None:
                       "worker_children_max_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 
 
+def main_lidc(raw_dir: str, out_dir: str, patch_size: str, patients: str = "") -> None:
+    """preprocess_lidc (the workflow's function, one worker) of raw_dir, restricted to patients."""
+    from frugalmed.lidc.extract import ExtractParams
+    from frugalmed.lidc.preprocess import preprocess_lidc
+
+    out = Path(out_dir)
+    outputs = {"manifest": str(out / "manifest.csv"), "rejects": str(out / "rejects.csv"),
+               "selection": str(out / "selection.json"), "images_s1": str(out / "images_s1.npy")}
+    after_imports = vm_hwm_mb()
+    anon_after_imports = _status_mb("RssAnon")
+    start = time.perf_counter()
+    with AnonSampler() as anon:
+        summary = preprocess_lidc(raw_dir, outputs, ExtractParams(patch_size=int(patch_size)),
+                                  {"train": 0.6, "val": 0.2, "test": 0.2, "seed": 0}, 1.0,
+                                  restrict=[p for p in patients.split(",") if p], workers=1)
+    print(json.dumps({"patches": summary["patches"], "scans": summary["scans"],
+                      "seconds": time.perf_counter() - start, "peak_rss_mb": vm_hwm_mb(),
+                      "rss_after_imports_mb": after_imports, "peak_anon_mb": anon.peak,
+                      "anon_after_imports_mb": anon_after_imports}))
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1] == "lidc":
+        main_lidc(*sys.argv[2:])
+    else:
+        main(*sys.argv[1:])

@@ -49,6 +49,8 @@ class Mode:
     memory_sizes: tuple[int, int]
     memory_rows: int
     memory_cols: int
+    lidc_memory: tuple[int, int] = (200, 2000)  # LIDC patches (estimated from the annotations)
+    lidc_patch: int = 128
     train: dict = field(default_factory=dict)
     train_repeats: int = 3
     workflow_config: str = "config/paper.yaml"
@@ -63,6 +65,7 @@ FULL = Mode(
     name="full", n_cohort=100, rows=3000, cols=2400, n_pipeline=60, n_decoders=12, n_unique=6, image_size=256,
     scales=[1, 2, 4, 8], scaling_images=100, scaling_repeats=3, memory_sizes=(200, 2000),
     memory_rows=256, memory_cols=208, train=dict(n_images=1280, epochs=6), train_repeats=5,
+    lidc_memory=(200, 2000), lidc_patch=128,
 )
 SMOKE = Mode(
     name="smoke", n_cohort=4, rows=512, cols=416, n_pipeline=4, n_decoders=3, n_unique=2, image_size=64,
@@ -80,6 +83,7 @@ SMOKE = Mode(
             "act8": None,
         },
     },
+    lidc_memory=(20, 60), lidc_patch=32,
 )
 
 SECTIONS = ("rsna", "train", "workflow", "memory", "results")
@@ -204,6 +208,34 @@ def workflow_section(report: Report, mode: Mode, scratch: Path) -> None:
 
 
 def memory_section(report: Report, mode: Mode, scratch: Path) -> None:
+    rsna_memory(report, mode, scratch)
+    lidc_memory(report, mode, scratch)
+
+
+def lidc_memory(report: Report, mode: Mode, scratch: Path) -> None:
+    import bench_lidc
+
+    res = _guarded(report, "memory", "LIDC peak RSS",
+                   lambda: bench_lidc.run(mode.lidc_memory, mode.lidc_patch, scratch))
+    if res is None:
+        return
+    report.details["memory_lidc"] = res
+    for (key, r), target in zip(res["by_size"].items(), mode.lidc_memory):
+        report.add("memory", f"peak RSS, LIDC preprocessing ≈{target} patches", r["peak_rss_mb"], "MB",
+                   note=f"{r['patches']} patches of {r['scans']} scans, {mode.lidc_patch} px; one process "
+                   f"(workers=1), VmHWM; after imports {r['rss_after_imports_mb']:.0f} MB; {r['seconds']:.1f} s")
+        report.add("memory", f"peak anonymous RSS, LIDC preprocessing ≈{target} patches", r["peak_anon_mb"],
+                   "MB", note=f"RssAnon sampled every 10 ms; after imports {r['anon_after_imports_mb']:.0f} MB")
+    small, large = mode.lidc_memory
+    report.add("memory", f"LIDC peak RSS ratio, ≈{large} ÷ ≈{small} patches", res["ratio"], goal="≤ 1.1 (flat)",
+               met=_le(res["ratio"], 1.1),
+               note="synthetic LIDC-IDRI scans (annotated slices only); the small run is the same cohort "
+               "restricted to a few scans including its largest, so both hold the same largest scan")
+    report.add("memory", f"LIDC peak anonymous RSS ratio, ≈{large} ÷ ≈{small} patches", res["anon_ratio"],
+               goal="≤ 1.1 (flat)", met=_le(res["anon_ratio"], 1.1), note="memory the process itself holds")
+
+
+def rsna_memory(report: Report, mode: Mode, scratch: Path) -> None:
     import bench_memory
 
     res = _guarded(report, "memory", "peak RSS",

@@ -40,7 +40,9 @@ EXPECTED_ROWS = {
     ],
     "workflow": ["snakemake -n, config (", "snakemake -n, config x10 seeds (", "time growth ÷ job growth"],
     "memory": ["peak RSS, preprocessing 20 images", "peak RSS, preprocessing 200 images", "peak RSS ratio",
-               "peak anonymous RSS, preprocessing 200 images", "peak anonymous RSS ratio"],
+               "peak anonymous RSS, preprocessing 200 images", "peak anonymous RSS ratio",
+               "peak RSS, LIDC preprocessing ≈20 patches", "peak RSS, LIDC preprocessing ≈60 patches",
+               "LIDC peak RSS ratio", "LIDC peak anonymous RSS ratio"],
     "results": ["results stage, 18 runs x 100 test images",
                 "bootstrap AUC per resample, scikit-learn loop ÷ vectorised"],
 }

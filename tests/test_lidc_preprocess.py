@@ -12,7 +12,8 @@ import pytest
 from frugalmed.errors import ConfigError, FrugalmedError
 from frugalmed.lidc.extract import ExtractParams
 from frugalmed.lidc.patches import window_to_uint8
-from frugalmed.lidc.preprocess import MANIFEST_FIRST, preprocess_lidc
+from frugalmed.dataset.outputs import MANIFEST_FIRST
+from frugalmed.lidc.preprocess import MANIFEST_COLUMNS, preprocess_lidc
 from frugalmed.pylidc_compat import import_pylidc
 from lidc_fixtures import *  # noqa: F401,F403
 from lidc_fixtures import SMALL_PATIENT, SPLITS, copy_patients, outputs
@@ -47,7 +48,8 @@ def _independent_slices(nodule: list) -> dict[int, int]:
 
 def test_outputs_follow_the_contract(built: dict) -> None:
     manifest, images = built["manifest"], built["images"]
-    assert list(manifest.columns[: len(MANIFEST_FIRST)]) == MANIFEST_FIRST
+    first = [*MANIFEST_FIRST, *MANIFEST_COLUMNS]
+    assert list(manifest.columns[: len(first)]) == first
     assert images.dtype == np.uint8 and images.shape == (len(manifest), 48, 48)
     assert manifest["sample_id"].is_unique
     assert set(manifest["label"]) == {0, 1}
@@ -55,7 +57,7 @@ def test_outputs_follow_the_contract(built: dict) -> None:
     assert manifest.groupby("patient_id")["split"].nunique().max() == 1
     two_scans = manifest[manifest["patient_id"] == "LIDC-IDRI-0365"]
     assert two_scans["scan_id"].nunique() == 2  # both scans, one split
-    assert list(built["rejects"].columns) == ["source_file", "reason"] and built["rejects"].empty
+    assert list(built["rejects"].columns) == ["source_file", "reason", "detail"] and built["rejects"].empty
     sel = built["selection"]
     assert sel["patches"] == len(manifest) and sel["scans"] == 4 and sel["patients"] == 3
     assert sel["labels"] == {"0": int((manifest.label == 0).sum()), "1": int(manifest.label.sum())}
@@ -121,6 +123,7 @@ def test_missing_slice_rejects_only_that_nodule(lidc_cohort: Path, built: dict, 
     summary = preprocess_lidc(str(raw), outputs(out), PARAMS, SPLITS, 0.0)
     rejects = pd.read_csv(out / "rejects.csv")
     assert len(rejects) == 1 and "slices missing" in rejects.reason[0]
+    assert rejects.detail[0].startswith("z = ")
     assert rejects.source_file[0].endswith(f"#nodule{victim.nodule_id}")
     kept = pd.read_csv(out / "manifest.csv")
     assert victim.nodule_id not in set(kept.nodule_id)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from frugalmed.errors import FrugalmedError
-from frugalmed.rsna.preprocess import ImageSpec, NpyRows, preprocess_rsna, process_image
+from frugalmed.rsna.preprocess import ImageSpec, preprocess_rsna, process_image
 from frugalmed.rsna.resize import average_pool, breast_bbox, standardise
 from frugalmed.rsna.selection import read_train_csv, select_rows
 from rsna_fixtures import SPLITS, copy_cohort, outputs_in, rsna_cohort  # noqa: F401
@@ -66,8 +66,8 @@ def test_selection_json_matches_the_csv(processed, rsna_cohort):
 
 def test_manifest_and_arrays_are_aligned(processed):
     out, manifest = processed
-    assert list(manifest.columns[:11]) == ["sample_id", "patient_id", "split", "label", "image_id",
-                                           "laterality", "view", "age", "BIRADS", "cancer", "source_file"]
+    assert list(manifest.columns[:11]) == ["sample_id", "patient_id", "split", "label", "source_file",
+                                           "image_id", "laterality", "view", "age", "BIRADS", "cancer"]
     on_disk = pd.read_csv(out / "manifest.csv", dtype={"patient_id": str, "image_id": str})
     assert len(on_disk) == len(manifest) and on_disk["sample_id"].is_unique
     arrays = {s: np.load(out / f"images_s{s}.npy") for s in SPEC.scales}
@@ -148,18 +148,3 @@ def test_too_many_rejects_fail_with_the_commonest_reasons(rsna_cohort, tmp_path)
 def test_missing_train_csv_is_a_clear_error(tmp_path):
     with pytest.raises(FrugalmedError, match="train.csv does not exist"):
         run(tmp_path, tmp_path / "out")
-
-
-@pytest.mark.parametrize("kept", [5, 3, 0])
-def test_npy_rows_writes_and_trims(tmp_path, monkeypatch, kept):
-    monkeypatch.setattr(NpyRows, "copy_rows", 2)  # trimming copies in several chunks
-    rows = NpyRows(tmp_path / "a.npy", 5, 4)
-    data = np.arange(5 * 16, dtype=np.uint8).reshape(5, 4, 4)
-    for i in reversed(range(kept)):  # any order: each row goes to its own offset
-        rows.write(i, data[i])
-    rows.finish(kept)
-    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), data[:kept])
-    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")  # how the training data loader reads it
-    assert mapped.shape == (kept, 4, 4)
-    np.testing.assert_array_equal(mapped, data[:kept])
-    assert [p.name for p in tmp_path.iterdir()] == ["a.npy"]  # no temp file left

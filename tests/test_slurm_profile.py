@@ -127,15 +127,16 @@ def test_no_cluster_settings_in_the_default_profile() -> None:
 
 def test_download_rules_are_local() -> None:
     """Compute nodes often have no internet: download rules must run where Snakemake runs."""
-    text = (REPO / "workflow" / "rules" / "download.smk").read_text()
-    # Rules may sit inside `if` blocks: split at every `rule NAME:` line, whatever its indent.
-    heads = list(re.finditer(r"^[ \t]*rule (\w+):", text, flags=re.M))
+    text = (REPO / "workflow" / "rules" / "raw_data.smk").read_text()
+    # Rules are defined per dataset in loops (`rule:` + `name: dataset_rule("download_...", ds)`).
+    heads = list(re.finditer(r"^[ \t]*rule:", text, flags=re.M))
     downloads = {}
     for head, following in zip(heads, heads[1:] + [None]):
         body = text[head.end(): following.start() if following else len(text)]
-        if head.group(1).startswith("download"):
-            downloads[head.group(1)] = body
-    assert downloads, "no download_* rule found in download.smk"
+        name = re.search(r'dataset_rule\("(\w+)"', body)
+        if name and name.group(1).startswith("download"):
+            downloads[name.group(1)] = body
+    assert set(downloads) == {"download_rsna", "download_lidc"}, downloads
     not_local = [name for name, body in downloads.items()
                  if not re.search(r"^\s+localrule:\s*True\s*$", body, re.M)]
     assert not not_local, f"download rules without `localrule: True`: {not_local}"

@@ -2,18 +2,20 @@
 import os.path
 import re
 
+import frugalmed.config
+from frugalmed.dataset.outputs import dataset_outputs
 from frugalmed.grid import expand_runs, select
 from frugalmed.host import has_nvidia_gpu
 
 RUNS = expand_runs(config["experiments"])
-DATASETS = sorted({run.dataset for run in RUNS})
+DATASETS = sorted({run.dataset for run in RUNS})  # the datasets the study trains on
 MODELS = sorted({run.model for run in RUNS})
 # models run at a scale other than 1 on some dataset: each gets a downsampling figure
 DOWNSAMPLING_MODELS = sorted({run.model for run in RUNS if run.scale != 1})
 
 
 wildcard_constraints:
-    dataset="rsna|lidc",
+    dataset="|".join(re.escape(name) for name in config["datasets"]),
     scale=r"\d+",
     seed=r"\d+",
     model=r"[A-Za-z0-9_\-]+",
@@ -72,33 +74,117 @@ def _local_run_without_gpu_cap():
     )
 
 
+# --- datasets (rules in raw_data.smk and preprocess.smk; logic in frugalmed.config) ---
+
+
 def dataset_config(dataset):
     """The config block of one dataset."""
+    if dataset not in config["datasets"]:
+        raise WorkflowError(
+            f"no dataset '{dataset}' under `datasets` in the config (known: {sorted(config['datasets'])})"
+        )
     return config["datasets"][dataset]
+
+
+def dataset_kind(dataset):
+    """rsna | lidc | table (datasets.<name>.kind; rsna and lidc default to their name)."""
+    return frugalmed.config.dataset_kind(dataset, dataset_config(dataset))
+
+
+def has_dataset(dataset, kind=None):
+    """True if a dataset of this name (and kind, when given) is configured."""
+    return dataset in config["datasets"] and (kind is None or dataset_kind(dataset) == kind)
+
+
+def datasets_of_kind(kind):
+    """Names of the configured datasets of one kind, in config order."""
+    return [name for name in config["datasets"] if dataset_kind(name) == kind]
+
+
+def dataset_rule(base, dataset):
+    """What a dataset's step is called -- `base` (e.g. preprocess_lidc) for the dataset named
+    like its kind, `base_<name>` for the others (preprocess_lidc_lidc_r3, preprocess_table_mycohort)."""
+    return base if dataset == dataset_kind(dataset) else f"{base}_{dataset}"
+
+
+def confound_columns(dataset):
+    """Manifest columns grouping the dataset's samples (site, scanner): the confound report's and
+    the per-group test AUC's columns. datasets.<name>.confound_columns, else the kind's default."""
+    return frugalmed.config.confound_columns(config, dataset)
 
 
 def raw_dir(dataset):
     return dataset_config(dataset)["raw_dir"]
 
 
+def raw_dir_param(dataset):
+    """raw_dir as a rule parameter, evaluated per job. The raw files a preprocessing rule reads
+    are not declared inputs one by one (tens of thousands): raw_dir must be reachable from the
+    job (a shared file system on a cluster)."""
+    folder = raw_dir(dataset)
+    return lambda wildcards: folder
+
+
 def raw_ready_marker(dataset):
     """A file that exists once the dataset's raw DICOMs are complete in raw_dir.
 
-    Synthetic and download rules write it as their last step; for `source: local` the user's
-    raw_dir is taken as it is (RSNA: its train.csv; LIDC: the marker is written by a check rule).
+    Synthetic and download rules write it into raw_dir (a folder they fill themselves) as their
+    last step. Never for `source: local`: the user's raw_dir is read, never written.
     """
     return f"{raw_dir(dataset)}/.frugalmed_raw_complete"
 
 
+def local_check_marker(dataset):
+    """Where the check of a `source: local` raw_dir records its result (outside raw_dir)."""
+    return f"results/raw/{dataset}/local_check.json"
+
+
+def raw_dir_owner(dataset):
+    """The first dataset (config order) with the same raw_dir: its rule fills the folder."""
+    folder = os.path.normpath(raw_dir(dataset))
+    return next(n for n in config["datasets"] if os.path.normpath(raw_dir(n)) == folder)
+
+
+def raw_dir_owners(kind, sources):
+    """Datasets of `kind` with a `source` in `sources` whose raw_dir no earlier dataset has:
+    one raw-data job per folder (raw_data.smk)."""
+    return [
+        name
+        for name in datasets_of_kind(kind)
+        if dataset_config(name)["source"] in sources and raw_dir_owner(name) == name
+    ]
+
+
+def raw_data_input(dataset):
+    """What tells a dataset's preprocessing that its raw data is complete, as named inputs.
+
+    rsna synthetic/kaggle, lidc synthetic/tcia/idc: the marker the generating or downloading rule
+    writes last. rsna local: the user's train.csv (a clear error now if it is absent). lidc
+    local: the check rule's record under results/. table: the labels file (checked at planning).
+    """
+    block, kind = dataset_config(dataset), dataset_kind(dataset)
+    if kind == "table":
+        return {"labels": block["labels"]}
+    if block["source"] != "local":
+        return {"raw": raw_ready_marker(dataset)}
+    if kind == "lidc":
+        return {"raw": local_check_marker(dataset)}
+    train_csv = os.path.join(raw_dir(dataset), "train.csv")
+    if not os.path.isfile(train_csv):
+        raise WorkflowError(
+            f"datasets.{dataset}.source is 'local' but {train_csv} does not exist. Put Kaggle's "
+            "rsna-breast-cancer-detection files there (train.csv + train_images/{patient_id}/"
+            f"{{image_id}}.dcm), point datasets.{dataset}.raw_dir at them, or use source: kaggle "
+            "(download) or source: synthetic (generated demo cohort)."
+        )
+    return {"raw": train_csv}
+
+
 def data_outputs(dataset):
-    """The preprocessed arrays and manifest of one dataset."""
-    scales = dataset_config("rsna")["scales"] if dataset == "rsna" else [1]
-    return {
-        "manifest": f"results/data/{dataset}/manifest.csv",
-        "rejects": f"results/data/{dataset}/rejects.csv",
-        "selection": f"results/data/{dataset}/selection.json",
-        **{f"images_s{s}": f"results/data/{dataset}/images_s{s}.npy" for s in scales},
-    }
+    """The preprocessed arrays and manifest of one dataset (frugalmed.dataset.outputs)."""
+    return dataset_outputs(
+        dataset, frugalmed.config.dataset_scales(dataset, dataset_config(dataset))
+    )
 
 
 def train_inputs(wildcards):
@@ -257,13 +343,14 @@ def base_image_sizes(model):
 
 
 def data_figure_targets():
-    """PDF and PNG of the data figures of the datasets the study uses."""
+    """PDF and PNG of the data figures of the datasets the study uses (those named rsna and
+    lidc, of their own kind; other datasets have no data figure)."""
     names = []
-    if "rsna" in DATASETS:
+    if "rsna" in DATASETS and has_dataset("rsna", kind="rsna"):
         names += ["rsna_samples", "rsna_age"]
         if len(dataset_config("rsna")["scales"]) > 1:
             names.append("downsampling_examples")
-    if "lidc" in DATASETS:
+    if "lidc" in DATASETS and has_dataset("lidc", kind="lidc"):
         names.append("lidc_samples")
     return expand("figures/{name}.{ext}", name=names, ext=["pdf", "png"])
 
@@ -302,25 +389,3 @@ def pretrained_weights():
     """train.pretrained when it is a local weights file (an input, so new weights re-train); else []."""
     pretrained = config["train"]["pretrained"]
     return pretrained if isinstance(pretrained, str) else []
-
-
-# --- RSNA helpers (rules in synthetic.smk, download.smk, rsna.smk) ---
-
-
-def rsna_raw_input(wildcards):
-    """What tells preprocess_rsna that raw_dir is complete.
-
-    synthetic / kaggle: the marker that the generating step writes last. local: the user's raw_dir is taken
-    as it is, so its train.csv; a clear error (not a missing-rule message) if it is absent.
-    """
-    if dataset_config("rsna")["source"] != "local":
-        return {"raw": raw_ready_marker("rsna")}
-    train_csv = os.path.join(raw_dir("rsna"), "train.csv")
-    if not os.path.isfile(train_csv):
-        raise WorkflowError(
-            f"datasets.rsna.source is 'local' but {train_csv} does not exist. Put Kaggle's "
-            "rsna-breast-cancer-detection files there (train.csv + train_images/{patient_id}/"
-            "{image_id}.dcm), point datasets.rsna.raw_dir at them, or use source: kaggle "
-            "(download) or source: synthetic (generated demo cohort)."
-        )
-    return {"raw": train_csv}

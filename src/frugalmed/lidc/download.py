@@ -301,17 +301,38 @@ def _finish(
     return summary
 
 
-def check_local(raw_dir: str | os.PathLike[str], marker: str | os.PathLike[str]) -> dict[str, Any]:
-    """source: local -- accept raw_dir as it is, once it holds at least one LIDC patient folder."""
+def download_lidc(
+    source: str, raw_dir: str | os.PathLike[str], marker: str | os.PathLike[str],
+    restrict: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Rule download_lidc: the wanted series from `source` (tcia | idc) into raw_dir."""
+    if source not in ("tcia", "idc"):
+        raise FrugalmedError(f"unknown LIDC-IDRI download source {source!r} (tcia | idc)")
+    fetch = download_tcia if source == "tcia" else download_idc
+    return fetch(raw_dir, marker, restrict)
+
+
+def check_lidc_local(
+    raw_dir: str | os.PathLike[str], record: str | os.PathLike[str], dataset: str = "lidc"
+) -> dict[str, Any]:
+    """source: local -- accept raw_dir as it is, once it holds at least one LIDC patient folder.
+
+    Reads raw_dir only: the result is written to `record`, which the workflow keeps under
+    results/ (a shared, read-only raw_dir works, and nothing of ours lands in the user's data).
+    """
     from frugalmed.lidc.scans import scans_to_process
 
     pl = import_pylidc(raw_dir)
-    scans, unknown = scans_to_process(pl, raw_dir)
+    scans, unknown = scans_to_process(pl, raw_dir, dataset=dataset)
     if not scans:
         raise FrugalmedError(
-            f"datasets.lidc.raw_dir = {raw_dir} holds no LIDC-IDRI patient folder (expected "
+            f"datasets.{dataset}.raw_dir = {raw_dir} holds no LIDC-IDRI patient folder (expected "
             "{PatientID}/{StudyInstanceUID}/{SeriesInstanceUID}/*.dcm, e.g. LIDC-IDRI-0001/...)"
         )
-    summary = {"source": "local", "scans": len(scans), "unknown_folders": unknown}
-    write_json(marker, summary)
+    summary = {"source": "local", "raw_dir": str(raw_dir), "scans": len(scans),
+               "unknown_folders": unknown}
+    write_json(record, summary)
     return summary
+
+
+check_local = check_lidc_local  # the name before the rules were organised by stage

@@ -3,7 +3,9 @@
 One call handles one scan and holds only that scan in memory, so scans can run in parallel
 worker processes. Every problem with the input ends as a reject row (source_file, reason)
 rather than an exception: a missing or unreadable series rejects the scan, a nodule whose
-slices are missing on disk (or whose mask pylidc cannot build) rejects that nodule.
+slices are missing on disk (or whose mask pylidc cannot build) rejects that nodule. Rejects
+carry a short reason (the same text for the same problem, so they can be counted) and the
+specifics in `detail` (rejects.csv: source_file, reason, detail).
 """
 
 from __future__ import annotations
@@ -51,11 +53,12 @@ class ScanResult:
     n_nodules_rejected: int = 0
     missing_slices: int = 0
 
-    def reject(self, source_file: str | os.PathLike[str], reason: str, whole_scan: bool) -> None:
-        self.rejects.append({"source_file": str(source_file), "reason": reason})
+    def reject(self, source_file: str | os.PathLike[str], reason: str, detail: object = "", *,
+               whole_scan: bool) -> None:
+        self.rejects.append({"source_file": str(source_file), "reason": reason, "detail": str(detail)})
         if whole_scan:
             self.scan_rejected = True
-        log.warning("rejected %s: %s", source_file, reason)
+        log.warning("rejected %s: %s (%s)", source_file, reason, detail)
 
 
 def extract_scan(scan_id: int, raw_dir: str, params: ExtractParams) -> ScanResult:
@@ -71,14 +74,14 @@ def extract_scan(scan_id: int, raw_dir: str, params: ExtractParams) -> ScanResul
     try:
         nodules = scan.cluster_annotations(verbose=False) if scan.annotations else []
     except Exception as err:  # pylidc raises plain Exceptions when clustering fails
-        result.reject(series_label, f"pylidc cluster_annotations failed: {err}", whole_scan=True)
+        result.reject(series_label, "pylidc cluster_annotations failed", err, whole_scan=True)
         return result
     result.n_nodules = len(nodules)
 
     try:
         path = Path(scan.get_path_to_dicom_files())
     except Exception as err:
-        result.reject(series_label, f"series not found under raw_dir: {err}", whole_scan=True)
+        result.reject(series_label, "series not found under raw_dir", err, whole_scan=True)
         return result
     series_label = str(path)
 
@@ -88,7 +91,7 @@ def extract_scan(scan_id: int, raw_dir: str, params: ExtractParams) -> ScanResul
             slices = nodule_slices(annotation_masks(annotations))
         except Exception as err:
             result.reject(f"{series_label}#nodule{nodule_id}",
-                          f"pylidc could not build the nodule's masks: {err}", whole_scan=False)
+                          "pylidc could not build the nodule's masks", err, whole_scan=False)
             result.n_nodules_rejected += 1
             continue
         if slices:
@@ -110,7 +113,7 @@ def extract_scan(scan_id: int, raw_dir: str, params: ExtractParams) -> ScanResul
         if missing:
             zs = ", ".join(f"{scan.slice_zvals[k]:g}" for k in missing)
             result.reject(f"{series_label}#nodule{nodule_id}",
-                          f"slices missing on disk inside the nodule's range (z = {zs} mm)",
+                          "slices missing on disk inside the nodule's range", f"z = {zs} mm",
                           whole_scan=False)
             result.n_nodules_rejected += 1
             continue
@@ -119,7 +122,7 @@ def extract_scan(scan_id: int, raw_dir: str, params: ExtractParams) -> ScanResul
                 scan, images, slice_of_k, hu_cache, nodule_id, slices, n_annotations, params
             )
         except Exception as err:
-            result.reject(f"{series_label}#nodule{nodule_id}", f"unreadable slice: {err}",
+            result.reject(f"{series_label}#nodule{nodule_id}", "unreadable slice", err,
                           whole_scan=False)
             result.n_nodules_rejected += 1
             continue
@@ -139,7 +142,7 @@ def _load_series(scan: Any, path: Path, result: ScanResult) -> list[Any] | None:
         images = scan.load_all_dicom_images(verbose=False)
     except Exception as err:
         bad = _first_unreadable(path) or path
-        result.reject(bad, f"unreadable DICOM file: {err}", whole_scan=True)
+        result.reject(bad, "unreadable DICOM file", err, whole_scan=True)
         return None
     if not images:
         result.reject(path, "no DICOM file of this series found", whole_scan=True)

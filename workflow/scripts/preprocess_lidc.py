@@ -19,4 +19,5 @@ preprocess_lidc(
     max_reject_fraction=float(p.max_reject_fraction),
     restrict=list(p.scans),
     workers=snakemake.threads,  # noqa: F821
+    dataset=p.dataset,
 )

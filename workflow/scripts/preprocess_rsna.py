@@ -20,4 +20,5 @@ preprocess_rsna(
     splits=dict(params.splits),
     max_reject_fraction=float(params.max_reject_fraction),
     threads=int(snakemake.threads),  # noqa: F821
+    dataset=params.dataset,
 )

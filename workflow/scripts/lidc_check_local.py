@@ -1,7 +1,0 @@
-"""Rule check_lidc_local: accept a user's LIDC-IDRI raw_dir (logic: frugalmed.lidc.download)."""
-
-from frugalmed.lidc.download import check_local
-from frugalmed.logs import log_to
-
-log_to(snakemake.log[0])  # noqa: F821
-check_local(snakemake.params.raw_dir, snakemake.output.marker)  # noqa: F821
