@@ -11,10 +11,15 @@ MODELS = sorted({run.model for run in RUNS})
 DOWNSAMPLING_MODELS = sorted(
     {run.model for run in RUNS if run.dataset == "rsna" and run.scale != 1}
 )
+WEIGHTS_DIR = config["train"]["weights_dir"].rstrip("/")
+# manifest columns that group samples (site, scanner) per dataset kind, until the schema's
+# datasets.<name>.confound_columns supplies them
+DEFAULT_CONFOUND_COLUMNS = {"rsna": ["site_id", "machine_id"]}
 
 
 wildcard_constraints:
     dataset="rsna|lidc",
+    arch=r"[A-Za-z0-9_.\-]+",
     scale=r"\d+",
     seed=r"\d+",
     model=r"[A-Za-z0-9_\-]+",
@@ -175,6 +180,56 @@ def data_figure_report(name, title, fmt):
     )
 
 
+def confound_columns(dataset):
+    """Manifest columns that group samples (site, scanner): datasets.<name>.confound_columns,
+    else the default of the dataset's kind (RSNA: site_id, machine_id; others: none)."""
+    block = dataset_config(dataset)
+    columns = block.get("confound_columns")
+    if columns is None:
+        columns = DEFAULT_CONFOUND_COLUMNS.get(block.get("kind", dataset), [])
+    return list(columns)
+
+
+def train_threads(wildcards):
+    """Cores one training job reserves.
+
+    train.exclusive on local execution: every core Snakemake was given (--cores), so no other
+    job (training or not) runs beside it; the job still computes with train.threads. `_cores`
+    is the one resource Snakemake always enforces: unlike a custom resource, it cannot be lost
+    when `--resources ...` on the command line replaces a profile's `resources`. On a cluster
+    the job's node is reserved instead (train_slurm_extra) and threads stay train.threads.
+    """
+    threads = config["train"]["threads"]
+    if config["train"]["exclusive"] and workflow.local_exec:
+        cores = workflow.global_resources.get("_cores")
+        if isinstance(cores, int):
+            return max(threads, cores)
+    return threads
+
+
+def train_slurm_extra(wildcards):
+    """`--exclusive` for training jobs submitted to SLURM when train.exclusive (else none).
+
+    A profile's `set-resources: train: slurm_extra` replaces it: add --exclusive there too.
+    The job checks its allocation (scontrol OverSubscribe) and warns when it is shared.
+    """
+    if config["train"]["exclusive"] and not workflow.local_exec:
+        return "--exclusive"
+    return None
+
+
+def train_weights(wildcards):
+    """A training job's weights input: the fetched hub weights of its architecture for
+    train.pretrained: true (rule fetch_pretrained_weights), a local file for a path, else none."""
+    pretrained = config["train"]["pretrained"]
+    arch = config["models"][wildcards.model]["arch"]
+    if isinstance(pretrained, str):
+        return pretrained
+    if pretrained is True and arch != "mlp":
+        return f"{WEIGHTS_DIR}/{arch}.safetensors"
+    return []
+
+
 def train_checkpoint(wildcards):
     """A training job's resume checkpoint: outside its outputs, so a failed job keeps it."""
     return (
@@ -182,12 +237,6 @@ def train_checkpoint(wildcards):
             **wildcards
         )
     )
-
-
-def pretrained_weights():
-    """train.pretrained when it is a local weights file (an input, so new weights re-train); else []."""
-    pretrained = config["train"]["pretrained"]
-    return pretrained if isinstance(pretrained, str) else []
 
 
 # --- RSNA helpers (rules in synthetic.smk, download.smk, rsna.smk) ---

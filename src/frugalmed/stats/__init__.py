@@ -1,0 +1,1 @@
+"""Statistics of the study: confidence intervals computed from the per-run prediction files."""
