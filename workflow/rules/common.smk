@@ -201,7 +201,7 @@ def train_threads(wildcards):
     """
     threads = config["train"]["threads"]
     if config["train"]["exclusive"] and workflow.local_exec:
-        cores = workflow.global_resources.get("_cores")
+        cores = getattr(workflow.global_resources.get("_cores"), "value", None)
         if isinstance(cores, int):
             return max(threads, cores)
     return threads
