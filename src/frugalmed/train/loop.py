@@ -32,12 +32,18 @@ class Precision:
     scaler: torch.amp.GradScaler | None
 
     @classmethod
-    def for_setting(cls, setting: Setting, device: torch.device) -> "Precision":
-        """fp16 on CUDA; bf16 on the CPU, whose fp16 kernels are missing or slow."""
+    def for_setting(cls, setting: Setting, device: torch.device,
+                    scaler_options: dict | None = None) -> "Precision":
+        """fp16 on CUDA; bf16 on the CPU, whose fp16 kernels are missing or slow.
+
+        `scaler_options`: GradScaler arguments (benchmarks/gpu_check.py shortens growth_interval
+        so that a 2-epoch check sees the loss scale move); torch's defaults otherwise.
+        """
         low = torch.float16 if device.type == "cuda" else torch.bfloat16
         weights = low if setting.weights_dtype == "half" else torch.float32
         autocast = low if setting.autocast else None
-        scaler = torch.amp.GradScaler("cuda") if setting.autocast and device.type == "cuda" else None
+        scaler = (torch.amp.GradScaler("cuda", **(scaler_options or {}))
+                  if setting.autocast and device.type == "cuda" else None)
         return cls(device, weights, autocast, scaler)
 
     def autocast(self) -> contextlib.AbstractContextManager:

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 EPOCH_COLUMNS = [
     "epoch", "train_loss", "val_loss", "val_auc", "is_best", "epoch_time_s", "train_pass_s",
     "val_pass_s", "cpu_time_s", "energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram", "session",
-    "diverged", "emissions_kg_co2eq", "cpu_other_share",
+    "diverged", "emissions_kg_co2eq", "cpu_other_share", "grad_scale",
 ]
 
 
@@ -93,6 +93,7 @@ class Hooks:
 
     loss: LossHook | None = None
     after_epoch: Callable[[int], None] | None = None
+    grad_scaler: dict[str, Any] | None = None  # GradScaler options (gpu_check: short growth_interval)
 
 
 def choose_device(use_gpu: bool) -> torch.device:
@@ -173,7 +174,8 @@ def train_run(spec: RunSpec, hooks: Hooks | None = None) -> dict[str, Any]:
         from frugalmed.quant.act8 import quantize_model
 
         model = quantize_model(model)
-    precision = Precision.for_setting(setting, device)
+    precision = Precision.for_setting(setting, device, hooks.grad_scaler)
+    initial_scale = precision.scaler.get_scale() if precision.scaler is not None else None
     model = model.to(device=device, dtype=precision.weights_dtype)
     optimizer = make_optimizer(setting, model.parameters(), spec.lr)
     pin = device.type == "cuda"
@@ -198,6 +200,7 @@ def train_run(spec: RunSpec, hooks: Hooks | None = None) -> dict[str, Any]:
                      row["epoch"], row["session"], _fmt(row.get("train_loss")),
                      _fmt(row.get("val_loss")), _fmt(row.get("val_auc")))
     session = state["sessions"] = state["sessions"] + 1
+    state.setdefault("initial_grad_scale", initial_scale)
     if "saved_activation_bytes" not in state:
         saved = _saved_activation_bytes(model, data.datasets["train"], spec.batch_size, precision)
         state["saved_activation_bytes"] = None if saved is None else int(saved.activation_bytes)
@@ -275,6 +278,8 @@ def _train_epochs(spec: RunSpec, hooks: Hooks, data, model, optimizer, precision
             _sync(device)
             end, cpu_end = time.perf_counter(), time.process_time()
             row["cpu_other_share"] = host_load.end()
+        if precision.scaler is not None:  # one host read per epoch, outside the timed passes
+            row["grad_scale"] = float(precision.scaler.get_scale())
         row.update(epoch_time_s=end - start, train_pass_s=mid - start, val_pass_s=end - mid,
                    cpu_time_s=cpu_end - cpu_start)
         state["train_time_s"] += end - start
@@ -482,7 +487,10 @@ def _metrics(spec: RunSpec, setting: Setting, precision: Precision, data, counts
         "inference": test["inference"],
         "precision": {"weights_dtype": _dtype(precision.weights_dtype),
                       "autocast_dtype": _dtype(precision.autocast_dtype),
-                      "grad_scaler": precision.scaler is not None, "setting": asdict(setting)},
+                      "grad_scaler": precision.scaler is not None,
+                      "grad_scale_initial": state.get("initial_grad_scale"),
+                      "grad_scale_final": history[-1].get("grad_scale") if history else None,
+                      "setting": asdict(setting)},
         "deterministic": spec.deterministic,
         "determinism": determinism,
         "data": {**counts, "image_size": data.image_size, "mean": data.mean, "std": data.std},
