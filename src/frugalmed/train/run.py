@@ -142,6 +142,14 @@ def train_run(spec: RunSpec, hooks: Hooks | None = None) -> dict[str, Any]:
     # codecarbon's set-up (~1-2 s) overlaps with loading data and building the model
     meter = EnergyMeter(spec.energy_country, gpu_ids=[gpu.index] if gpu is not None else None)
     meter.start_in_background()
+    try:
+        return _run(spec, hooks, setting, determinism, device, gpu, meter)
+    finally:
+        meter.stop()  # also when the run fails: no tracker thread outlives it
+
+
+def _run(spec: RunSpec, hooks: Hooks, setting: Setting, determinism: dict, device: torch.device,
+         gpu, meter: EnergyMeter) -> dict[str, Any]:
     num_workers = spec.num_workers if spec.num_workers is not None else max(spec.threads - 1, 0)
     log.info("run %s/s%s/%s/%s/seed%s on %s (%s threads, %s loader workers, deterministic %s)",
              spec.dataset, spec.scale, spec.model, spec.setting, spec.seed, device, spec.threads,
@@ -223,7 +231,6 @@ def train_run(spec: RunSpec, hooks: Hooks | None = None) -> dict[str, Any]:
     state["peak"] = _max_peak(state["peak"], memory.read())
     test_loader = make_loader(data.datasets["test"], spec.batch_size, num_workers, pin_memory=pin)
     test = _score_test(model, test_loader, precision, meter, state["best_state"])
-    meter.stop()
     predictions = prediction_table(data.manifest, data.rows("test"), test.pop("probs"))
     evaluation = {**auc_interval(predictions, spec.bootstrap, spec.bootstrap_seed)}
     evaluation["test_auc_by_group"], group_notes = auc_by_group(predictions, data.manifest,

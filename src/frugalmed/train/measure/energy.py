@@ -77,6 +77,7 @@ class EnergyMeter:
     error: str | None = None
     _tasks: int = field(default=0, repr=False)
     _starting: threading.Thread | None = field(default=None, repr=False)
+    _stopped: bool = field(default=False, repr=False)
 
     def start(self) -> None:
         try:
@@ -134,8 +135,10 @@ class EnergyMeter:
             result.gpu_power_w = float(data.gpu_power)
 
     def stop(self) -> None:
+        """Stop the tracker's measuring threads (idempotent)."""
         self.ready()
-        if self.tracker is not None:
+        if self.tracker is not None and not self._stopped:
+            self._stopped = True
             with contextlib.suppress(Exception):
                 self.tracker.stop()
 
