@@ -473,3 +473,49 @@ def test_every_setting_learns(tmp_path, learnable, setting):
     metrics = train_run(make_spec(tmp_path, learnable, setting, epochs=4, lr=3e-3,
                                   model_kwargs={"hidden_sizes": [256]}))
     assert metrics["test_auc"] >= 0.8, (setting, metrics["test_auc"], metrics["best_val_auc"])
+
+
+# --- the job's GPU as NVML sees it -----------------------------------------------------------
+
+def test_cuda_device_is_matched_to_nvml_by_pci_bus_id(monkeypatch):
+    """cuda:0 of a job is NVML's GPU 3 when CUDA_VISIBLE_DEVICES=3: the match goes by PCI bus
+    id, not by index (catches: codecarbon tracking NVML GPU 0, someone else's)."""
+    from types import SimpleNamespace
+
+    from frugalmed.train.measure import gpu as gpu_module
+
+    props = SimpleNamespace(pci_domain_id=0, pci_bus_id=0x3B, pci_device_id=0, name="Fake GPU",
+                            total_memory=80e9, uuid="1234")
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: props)
+
+    class FakeNvml:
+        def nvmlDeviceGetHandleByPciBusId(self, bus):
+            assert bus == "00000000:3B:00.0"
+            return "handle-3"
+
+        def nvmlDeviceGetIndex(self, handle):
+            return {"handle-3": 3}[handle]
+
+        def nvmlSystemGetDriverVersion(self):
+            return b"550.54"
+
+        def nvmlDeviceGetUUID(self, handle):
+            return "GPU-1234"
+
+        def nvmlDeviceGetMigMode(self, handle):
+            return (0, 0)
+
+        def nvmlDeviceGetComputeMode(self, handle):
+            return 3
+
+        def nvmlDeviceGetComputeRunningProcesses(self, handle):
+            return [SimpleNamespace(pid=1)]
+
+    device = torch.device("cuda", 0)
+    found = gpu_module.nvml_gpu(device, FakeNvml())
+    assert found.index == 3
+    info = gpu_module.gpu_info(device, found).as_dict()
+    assert info["name"] == "Fake GPU" and info["nvml_index"] == 3 and info["cuda_index"] == 0
+    assert info["driver_version"] == "550.54" and info["mig_mode"] is False
+    assert info["compute_mode"] == "exclusive_process" and info["processes_at_start"] == 1
+    assert gpu_module.nvml_gpu(torch.device("cpu"), FakeNvml()) is None

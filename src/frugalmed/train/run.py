@@ -215,6 +215,8 @@ def _run(spec: RunSpec, hooks: Hooks, setting: Setting, determinism: dict, devic
         state["autocast_weight_copy_bytes"] = (None if saved is None
                                                else int(saved.autocast_weight_copy_bytes))
 
+    # the GPU as training starts (this process's CUDA context exists: the model is on it)
+    gpu_record = gpu_info(device, gpu).as_dict() if device.type == "cuda" else None
     host_load = HostLoad()
     host_load.restore(state.get("host_load"))
     if gpu is not None:
@@ -238,8 +240,7 @@ def _run(spec: RunSpec, hooks: Hooks, setting: Setting, determinism: dict, devic
     notes += group_notes
     metrics = _finite(_metrics(spec, setting, precision, data, counts, state, test, selection_metric,
                                meter, notes, evaluation, host_load, determinism,
-                               environment(device, spec.threads, spec.repo_dir,
-                                           gpu=gpu_info(device, gpu).as_dict() if device.type == "cuda" else None,
+                               environment(device, spec.threads, spec.repo_dir, gpu=gpu_record,
                                            slurm=slurm)))
     log.info("energy: %s %s", metrics["energy_source"], metrics["energy_detail"])
     log.info("host load: %s", metrics["host_load"])
