@@ -84,8 +84,8 @@ def frugalmed_run(manifest: Path, images: Path, spec: TrainSpec, workdir: Path) 
     waits: list[float] = []
     original = train_module.make_loader
 
-    def timed_make_loader(dataset, batch_size, num_workers, shuffle_seed=None):
-        loader = original(dataset, batch_size, num_workers, shuffle_seed=shuffle_seed)
+    def timed_make_loader(dataset, batch_size, num_workers, shuffle_seed=None, **options):
+        loader = original(dataset, batch_size, num_workers, shuffle_seed=shuffle_seed, **options)
         return _TimedLoader(loader, waits) if shuffle_seed is not None else loader
 
     out = Path(tempfile.mkdtemp(dir=workdir))
@@ -166,29 +166,53 @@ def _evaluate(model, x, y, batch_size: int, precision) -> None:
 
 
 CODECARBON_CHILD = """
-import logging, time, json
+import json, sys, time
+import torch
 t0 = time.perf_counter()
 from frugalmed.train.measure.energy import EnergyMeter
+from frugalmed.train.models import build_model
 t1 = time.perf_counter()
 meter = EnergyMeter("DNK")
-meter.start()
+if sys.argv[1] == "foreground":
+    meter.start()
+else:
+    meter.start_in_background()
 t2 = time.perf_counter()
+# what a training job does meanwhile: build its model (the demo DenseNet)
+build_model("densenet121", {"growth_rate": 16, "block_config": [3, 3, 3]}, 64)
+t3 = time.perf_counter()
+meter.ready()
+t4 = time.perf_counter()
 with meter.phase("epoch"):
     pass
 meter.stop()
-t3 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "start_s": t2 - t1, "phase_stop_s": t3 - t2}))
+print(json.dumps({"import_s": t1 - t0, "start_s": t2 - t1, "build_s": t3 - t2, "wait_s": t4 - t3,
+                  "to_first_epoch_s": t4 - t1}))
 """
 
 
-def codecarbon_fresh_process() -> dict[str, float]:
+def codecarbon_fresh_process() -> dict[str, dict[str, float]]:
     """What codecarbon costs a fresh process (each training job of the workflow is one): the
-    in-process comparison above pays it once in its warm-up run and so leaves it out."""
+    in-process comparison above pays it once in its warm-up run and so leaves it out.
+
+    `foreground`: the tracker set up before building the model; `background` (what train_run
+    does): set up in a thread while the model is built, so only `wait_s` is left on the path.
+    Run alternately, 3 times each; medians.
+    """
+    import os
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", CODECARBON_CHILD], capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    src = str(Path(__file__).resolve().parents[1] / "src")  # this checkout's package, not an install
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+    samples: dict[str, list[dict[str, float]]] = {"foreground": [], "background": []}
+    for _ in range(3):
+        for mode in samples:
+            proc = subprocess.run([sys.executable, "-c", CODECARBON_CHILD, mode], capture_output=True,
+                                  text=True, check=True, env=env)
+            samples[mode].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {mode: {key: float(np.median([r[key] for r in rows])) for key in rows[0]}
+            for mode, rows in samples.items()}
 
 
 def run(spec: TrainSpec, repeats: int, scratch: Path | None = None) -> dict[str, Any]:

@@ -178,12 +178,21 @@ def train_section(report: Report, mode: Mode, scratch: Path) -> None:
                note=f"process CPU time (all threads, codecarbon's too): steadier than wall time on shared cores, "
                f"blind to waits (fsync of checkpoints); per-pair range {lo:.2f}-{hi:.2f}")
     report.add("train", "steps/s, frugalmed ÷ bare (training passes only)", res["train_pass_ratio"],
-               note="per-step overhead without the fixed per-run costs")
+               goal="≥ 0.95", met=_ge(res["train_pass_ratio"], 0.95),
+               note="per-step overhead without the fixed per-run costs: loss summed on the device, "
+               "NaN check every 50 steps, progress clock; the bare loop reads loss.item() every step")
     cc = res["codecarbon_fresh_process"]
-    report.add("train", "codecarbon import + start in a fresh process", cc["import_s"] + cc["start_s"], "s",
+    fg, bg = cc["foreground"], cc["background"]
+    report.add("train", "codecarbon import + start in a fresh process", fg["import_s"] + fg["start_s"], "s",
                note="paid once by every training job (one process each); the whole-run ratio above "
                f"pays it in its warm-up only. Median run: frugalmed {res['run_s']['frugalmed']:.1f} s, "
                f"bare {res['run_s']['bare']:.1f} s")
+    report.add("train", "job start-up to first epoch, codecarbon in background ÷ in foreground",
+               bg["to_first_epoch_s"] / fg["to_first_epoch_s"], goal="< 1", met=_le(
+                   bg["to_first_epoch_s"] / fg["to_first_epoch_s"], 1.0),
+               note=f"fresh processes building the demo DenseNet meanwhile: {fg['to_first_epoch_s']:.2f} s -> "
+               f"{bg['to_first_epoch_s']:.2f} s; codecarbon set-up left on the path {bg['wait_s']:.2f} s "
+               "(medians of 3 alternating runs)")
     report.add("train", "share of training-step time waiting for data", 100 * res["data_wait_share"], "%",
                goal="≤ 5 %", met=_le(res["data_wait_share"], 0.05), note="DataLoader next() inside the real train_run")
 

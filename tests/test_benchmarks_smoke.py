@@ -37,6 +37,7 @@ EXPECTED_ROWS = {
         "steps/s, frugalmed ÷ bare (training passes only)",
         "share of training-step time waiting for data",
         "codecarbon import + start in a fresh process",
+        "job start-up to first epoch, codecarbon in background ÷ in foreground",
     ],
     "workflow": ["snakemake -n, config (", "snakemake -n, config x10 seeds (", "time growth ÷ job growth"],
     "memory": ["peak RSS, preprocessing 20 images", "peak RSS, preprocessing 200 images", "peak RSS ratio",

@@ -12,10 +12,12 @@ DATASETS = sorted({run.dataset for run in RUNS})  # the datasets the study train
 MODELS = sorted({run.model for run in RUNS})
 # models run at a scale other than 1 on some dataset: each gets a downsampling figure
 DOWNSAMPLING_MODELS = sorted({run.model for run in RUNS if run.scale != 1})
+WEIGHTS_DIR = config["train"]["weights_dir"].rstrip("/")
 
 
 wildcard_constraints:
     dataset="|".join(re.escape(name) for name in config["datasets"]),
+    arch=r"[A-Za-z0-9_.\-]+",
     scale=r"\d+",
     seed=r"\d+",
     model=r"[A-Za-z0-9_\-]+",
@@ -376,6 +378,46 @@ def data_figure_report(name, title, fmt):
     )
 
 
+def train_threads(wildcards):
+    """Cores one training job reserves.
+
+    train.exclusive on local execution: every core Snakemake was given (--cores), so no other
+    job (training or not) runs beside it; the job still computes with train.threads. `_cores`
+    is the one resource Snakemake always enforces: unlike a custom resource, it cannot be lost
+    when `--resources ...` on the command line replaces a profile's `resources`. On a cluster
+    the job's node is reserved instead (train_slurm_extra) and threads stay train.threads.
+    """
+    threads = config["train"]["threads"]
+    if config["train"]["exclusive"] and workflow.local_exec:
+        cores = getattr(workflow.global_resources.get("_cores"), "value", None)
+        if isinstance(cores, int):
+            return max(threads, cores)
+    return threads
+
+
+def train_slurm_extra(wildcards):
+    """`--exclusive` for training jobs submitted to SLURM when train.exclusive (else none).
+
+    A profile's `set-resources: train: slurm_extra` replaces it: add --exclusive there too.
+    The job checks its allocation (scontrol OverSubscribe) and warns when it is shared.
+    """
+    if config["train"]["exclusive"] and not workflow.local_exec:
+        return "--exclusive"
+    return None
+
+
+def train_weights(wildcards):
+    """A training job's weights input: the fetched hub weights of its architecture for
+    train.pretrained: true (rule fetch_pretrained_weights), a local file for a path, else none."""
+    pretrained = config["train"]["pretrained"]
+    arch = config["models"][wildcards.model]["arch"]
+    if isinstance(pretrained, str):
+        return pretrained
+    if pretrained is True and arch != "mlp":
+        return f"{WEIGHTS_DIR}/{arch}.safetensors"
+    return []
+
+
 def train_checkpoint(wildcards):
     """A training job's resume checkpoint: outside its outputs, so a failed job keeps it."""
     return (
@@ -385,7 +427,3 @@ def train_checkpoint(wildcards):
     )
 
 
-def pretrained_weights():
-    """train.pretrained when it is a local weights file (an input, so new weights re-train); else []."""
-    pretrained = config["train"]["pretrained"]
-    return pretrained if isinstance(pretrained, str) else []

@@ -12,8 +12,13 @@ import torch
 PACKAGES = ("torch", "timm", "bitsandbytes", "codecarbon", "numpy", "scikit-learn")
 
 
-def environment(device: torch.device, threads: int, repo_dir: str | Path | None = None) -> dict:
-    """Versions, device and CPU names, the git commit of the workflow (if it is a git checkout)."""
+def environment(device: torch.device, threads: int, repo_dir: str | Path | None = None,
+                gpu: dict | None = None, slurm: dict | None = None) -> dict:
+    """Versions, device and CPU names, the git commit of the workflow (if it is a git checkout).
+
+    `gpu`: the job's GPU (name, memory, driver, NVML index, MIG/compute mode; see
+    frugalmed.train.measure.gpu), null on the CPU. `slurm`: the SLURM job the run ran in.
+    """
     versions = {}
     for name in PACKAGES:
         try:
@@ -34,7 +39,33 @@ def environment(device: torch.device, threads: int, repo_dir: str | Path | None 
         "threads": threads,
         "platform": platform.platform(),
         "git_commit": git_commit(repo_dir),
+        "gpu": gpu,
+        "slurm": slurm,
     }
+
+
+def slurm_job() -> dict | None:
+    """The SLURM job this process runs in, and whether it has its node to itself; None outside SLURM.
+
+    `oversubscribe` is scontrol's OverSubscribe field: NO for an exclusive allocation
+    (sbatch --exclusive), OK/YES/USER/MCS when other jobs may share the node.
+    """
+    import os
+
+    job_id = os.environ.get("SLURM_JOB_ID")
+    if not job_id:
+        return None
+    info: dict = {"job_id": job_id, "node": os.environ.get("SLURMD_NODENAME"),
+                  "cpus_on_node": os.environ.get("SLURM_CPUS_ON_NODE"), "oversubscribe": None}
+    try:
+        out = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True,
+                             text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return info
+    for field in out.split():
+        if field.startswith("OverSubscribe="):
+            info["oversubscribe"] = field.split("=", 1)[1]
+    return info
 
 
 def cpu_model() -> str:

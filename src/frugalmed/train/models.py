@@ -38,22 +38,32 @@ class MLP(nn.Module):
 
 
 def build_model(arch: str, kwargs: Mapping[str, Any] | None, image_size: int,
-                pretrained: bool | str = False, config_key: str = "models.<name>") -> nn.Module:
+                pretrained: bool | str = False, config_key: str = "models.<name>",
+                hub_weights: str | Path | None = None) -> nn.Module:
     """A model taking (B, 1, image_size, image_size) and returning (B, 1) logits.
 
-    `pretrained`: False; True (timm's hub, needs network); or a path to a local weights file.
-    `config_key` names the model's config block in error messages.
+    `pretrained`: False; True (timm's hub weights, read from the local file `hub_weights`
+    that the rule fetch_pretrained_weights wrote: never downloaded here); or a path to a local
+    weights file. `config_key` names the model's config block in error messages.
     """
     kwargs = dict(kwargs or {})
     weights_file = _weights_file(pretrained)
     if pretrained is True and arch == MLP_ARCH:
         raise ConfigError("train.pretrained", "true means timm hub weights, which the MLP has none "
                           "of; use false or a path to a saved MLP state dict")
+    if pretrained is True:
+        from frugalmed.train.weights import require_weights
+
+        if hub_weights is None:
+            raise ConfigError("train.pretrained", f"true needs the fetched weights file of {arch} "
+                              "(rule fetch_pretrained_weights); none was given to the job")
+        hub_weights = require_weights(hub_weights, arch)
     try:
         if arch == MLP_ARCH:
             model = MLP(image_size, **kwargs)
         else:
-            model = _build_timm(arch, kwargs, image_size, pretrained, config_key)
+            model = _build_timm(arch, kwargs, image_size, hub_weights if pretrained is True else None,
+                                config_key)
     except TypeError as err:
         raise ConfigError(f"{config_key}.kwargs",
                           f"{arch} does not accept these options {kwargs}: {err}") from err
@@ -93,31 +103,48 @@ def _weights_file(pretrained: bool | str) -> Path | None:
         raise ConfigError(
             "train.pretrained",
             f"weights file '{path}' does not exist; give a path to a saved state dict, "
-            "true (timm hub weights, needs network) or false",
+            "true (timm's hub weights, fetched once by the rule fetch_pretrained_weights) or false",
         )
     return path
 
 
-def _build_timm(arch: str, kwargs: dict[str, Any], image_size: int, pretrained: bool | str,
+def _build_timm(arch: str, kwargs: dict[str, Any], image_size: int, hub_weights: Path | None,
                 config_key: str) -> nn.Module:
+    """A timm model; with `hub_weights`, timm loads that local file as its pretrained weights
+    (adapting channels, position embeddings and classifier as for a hub download)."""
     import timm
 
     if not timm.is_model(arch):
         raise ConfigError(f"{config_key}.arch", f"'{arch}' is neither 'mlp' nor a timm architecture")
-    hub = pretrained is True
-    model = None
+    options: dict[str, Any] = {"in_chans": 1, "num_classes": 1}
+    if hub_weights is not None:
+        # source=None: never the hub, even for an architecture whose config names it
+        options.update(pretrained=True,
+                       pretrained_cfg_overlay={"file": str(hub_weights), "source": None})
+    try:
+        return _create_timm(timm, arch, image_size, options, kwargs)
+    except RuntimeError as err:
+        if hub_weights is None or "state_dict" not in str(err):
+            raise
+        raise ConfigError(
+            "train.pretrained",
+            f"the pretrained weights of {arch} ({hub_weights}) do not fit the model built with "
+            f"{config_key}.kwargs {kwargs}: pretrained weights need the architecture's own "
+            f"shape (set kwargs: null, or pretrained: false). timm said: {str(err)[:500]}",
+        ) from err
+
+
+def _create_timm(timm, arch: str, image_size: int, options: dict[str, Any],
+                 kwargs: dict[str, Any]) -> nn.Module:
     if "img_size" not in kwargs:
         # Vision transformers and their kin fix the input size at construction; convnets
         # reject the argument. Try with it first, and without when the class refuses it.
         try:
-            model = timm.create_model(arch, in_chans=1, num_classes=1, pretrained=hub,
-                                      img_size=image_size, **kwargs)
+            return timm.create_model(arch, img_size=image_size, **options, **kwargs)
         except TypeError as err:
             if "img_size" not in str(err):
                 raise
-    if model is None:
-        model = timm.create_model(arch, in_chans=1, num_classes=1, pretrained=hub, **kwargs)
-    return model
+    return timm.create_model(arch, **options, **kwargs)
 
 
 def _load_strict(model: nn.Module, path: Path) -> None:

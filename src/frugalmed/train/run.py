@@ -23,11 +23,16 @@ import torch
 from frugalmed.atomic import write_csv, write_json
 from frugalmed.train import checkpoint as ckpt
 from frugalmed.train.data import load_splits, make_loader
-from frugalmed.train.environment import environment
-from frugalmed.train.loop import Diverged, LossHook, Precision, accuracy, auc_or_none, predict, train_epoch
+from frugalmed.train.determinism import apply_determinism
+from frugalmed.train.environment import environment, slurm_job
+from frugalmed.train.evaluation import auc_by_group, auc_interval, prediction_table, write_predictions
+from frugalmed.train.loop import (Diverged, LossHook, Precision, Progress, accuracy, auc_or_none,
+                                  predict, train_epoch)
 from frugalmed.train.measure.energy import Energy, EnergyMeter
+from frugalmed.train.measure.gpu import gpu_info, nvml_gpu
+from frugalmed.train.measure.host_load import GpuLoadSampler, HostLoad
 from frugalmed.train.measure.memory import PeakMemory
-from frugalmed.train.models import build_model
+from frugalmed.train.models import MLP_ARCH, build_model
 from frugalmed.train.settings import Setting, get_setting
 from frugalmed.train.state_bytes import state_bytes
 
@@ -36,7 +41,7 @@ log = logging.getLogger(__name__)
 EPOCH_COLUMNS = [
     "epoch", "train_loss", "val_loss", "val_auc", "is_best", "epoch_time_s", "train_pass_s",
     "val_pass_s", "cpu_time_s", "energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram", "session",
-    "diverged",
+    "diverged", "emissions_kg_co2eq", "cpu_other_share", "grad_scale",
 ]
 
 
@@ -67,6 +72,19 @@ class RunSpec:
     use_gpu: bool = False
     keep_checkpoint: bool = False
     repo_dir: str | None = None
+    # train.pretrained: true -> the local file the rule fetch_pretrained_weights wrote
+    hub_weights: str | None = None
+    deterministic: bool = False
+    exclusive: bool = False  # recorded: whether the workflow kept other jobs off this host
+    confound_columns: list[str] = field(default_factory=list)
+    predictions_path: str | None = None  # default: predictions.csv beside metrics.json
+    bootstrap: int = 2000
+    bootstrap_seed: int = 0
+    progress_every_s: float = 60.0
+
+    @property
+    def predictions(self) -> str:
+        return self.predictions_path or str(Path(self.metrics_path).with_name("predictions.csv"))
 
 
 @dataclass
@@ -75,6 +93,7 @@ class Hooks:
 
     loss: LossHook | None = None
     after_epoch: Callable[[int], None] | None = None
+    grad_scaler: dict[str, Any] | None = None  # GradScaler options (gpu_check: short growth_interval)
 
 
 def choose_device(use_gpu: bool) -> torch.device:
@@ -95,7 +114,7 @@ def make_optimizer(setting: Setting, params, lr: float) -> torch.optim.Optimizer
 def _fingerprint(spec: RunSpec, device: torch.device) -> dict[str, Any]:
     """What must match for a checkpoint to be resumed: run identity, hyperparameters, inputs."""
     keys = ("dataset", "scale", "model", "setting", "seed", "arch", "model_kwargs", "epochs",
-            "batch_size", "lr", "patience", "pretrained")
+            "batch_size", "lr", "patience", "pretrained", "deterministic")
     inputs = {}
     for name in ("manifest", "images"):
         st = os.stat(getattr(spec, name))
@@ -113,16 +132,33 @@ def _sync(device: torch.device) -> None:
 
 
 def train_run(spec: RunSpec, hooks: Hooks | None = None) -> dict[str, Any]:
-    """Train, evaluate and write metrics.json + epochs.csv; returns the metrics."""
+    """Train, evaluate and write metrics.json, epochs.csv and predictions.csv; returns the metrics."""
     hooks = hooks or Hooks()
     setting = get_setting(spec.setting)
     torch.set_num_threads(spec.threads)
+    determinism = apply_determinism(spec.deterministic)
     device = choose_device(spec.use_gpu)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = False
+    gpu = nvml_gpu(device)
+    # codecarbon's set-up (~1-2 s) overlaps with loading data and building the model
+    meter = EnergyMeter(spec.energy_country, gpu_ids=[gpu.index] if gpu is not None else None)
+    meter.start_in_background()
+    try:
+        return _run(spec, hooks, setting, determinism, device, gpu, meter)
+    finally:
+        meter.stop()  # also when the run fails: no tracker thread outlives it
+
+
+def _run(spec: RunSpec, hooks: Hooks, setting: Setting, determinism: dict, device: torch.device,
+         gpu, meter: EnergyMeter) -> dict[str, Any]:
     num_workers = spec.num_workers if spec.num_workers is not None else max(spec.threads - 1, 0)
-    log.info("run %s/s%s/%s/%s/seed%s on %s (%s threads, %s loader workers)", spec.dataset,
-             spec.scale, spec.model, spec.setting, spec.seed, device, spec.threads, num_workers)
+    log.info("run %s/s%s/%s/%s/seed%s on %s (%s threads, %s loader workers, deterministic %s)",
+             spec.dataset, spec.scale, spec.model, spec.setting, spec.seed, device, spec.threads,
+             num_workers, spec.deterministic)
+    slurm = slurm_job()
+    if spec.exclusive and slurm is not None and slurm.get("oversubscribe") not in (None, "NO"):
+        log.warning("train.exclusive is true but SLURM job %s may share its node (OverSubscribe=%s):"
+                    " pass --exclusive (see docs/slurm.md); host_load records what others used",
+                    slurm["job_id"], slurm["oversubscribe"])
 
     data = load_splits(spec.manifest, spec.images)
     counts = data.counts()
@@ -132,18 +168,25 @@ def train_run(spec: RunSpec, hooks: Hooks | None = None) -> dict[str, Any]:
     if val_single_class:
         log.warning("validation split has one class only: AUC undefined, selecting by val_loss")
 
+    notes: list[str] = []
+    pretrained = spec.pretrained
+    if pretrained is True and spec.arch == MLP_ARCH:
+        pretrained = False
+        notes.append("train.pretrained is true but the MLP has no pretrained weights: trained "
+                     "from scratch (as the original study's MLP baseline)")
+        log.info(notes[-1])
     ckpt.seed_everything(spec.seed)
-    model = build_model(spec.arch, spec.model_kwargs, data.image_size, spec.pretrained,
-                        config_key=f"models.{spec.model}")
+    model = build_model(spec.arch, spec.model_kwargs, data.image_size, pretrained,
+                        config_key=f"models.{spec.model}", hub_weights=spec.hub_weights)
     if setting.quantize_activations:
         from frugalmed.quant.act8 import quantize_model
 
         model = quantize_model(model)
-    precision = Precision.for_setting(setting, device)
+    precision = Precision.for_setting(setting, device, hooks.grad_scaler)
+    initial_scale = precision.scaler.get_scale() if precision.scaler is not None else None
     model = model.to(device=device, dtype=precision.weights_dtype)
     optimizer = make_optimizer(setting, model.parameters(), spec.lr)
-    loaders = {name: make_loader(data.datasets[name], spec.batch_size, num_workers)
-               for name in ("val", "test")}
+    pin = device.type == "cuda"
 
     fingerprint = _fingerprint(spec, device)
     state = ckpt.load_checkpoint(spec.checkpoint_path, fingerprint)
@@ -165,28 +208,76 @@ def train_run(spec: RunSpec, hooks: Hooks | None = None) -> dict[str, Any]:
                      row["epoch"], row["session"], _fmt(row.get("train_loss")),
                      _fmt(row.get("val_loss")), _fmt(row.get("val_auc")))
     session = state["sessions"] = state["sessions"] + 1
+    state.setdefault("initial_grad_scale", initial_scale)
     if "saved_activation_bytes" not in state:
-        state["saved_activation_bytes"] = _saved_activation_bytes(
-            model, data.datasets["train"], spec.batch_size, precision)
+        saved = _saved_activation_bytes(model, data.datasets["train"], spec.batch_size, precision)
+        state["saved_activation_bytes"] = None if saved is None else int(saved.activation_bytes)
+        state["autocast_weight_copy_bytes"] = (None if saved is None
+                                               else int(saved.autocast_weight_copy_bytes))
 
-    meter = EnergyMeter(spec.energy_country)
-    meter.start()
+    # the GPU as training starts (this process's CUDA context exists: the model is on it)
+    gpu_record = gpu_info(device, gpu).as_dict() if device.type == "cuda" else None
+    host_load = HostLoad()
+    host_load.restore(state.get("host_load"))
+    if gpu is not None:
+        host_load.attach_gpu(GpuLoadSampler(gpu.nvml, gpu.handle))
     memory = PeakMemory(device)
     memory.reset()
 
+    try:
+        _train_epochs(spec, hooks, data, model, optimizer, precision, meter, memory, host_load,
+                      state, session, fingerprint, selection_metric, num_workers, pin)
+    finally:
+        host_load.close()
+
+    state["peak"] = _max_peak(state["peak"], memory.read())
+    test_loader = make_loader(data.datasets["test"], spec.batch_size, num_workers, pin_memory=pin)
+    test = _score_test(model, test_loader, precision, meter, state["best_state"])
+    predictions = prediction_table(data.manifest, data.rows("test"), test.pop("probs"))
+    evaluation = {**auc_interval(predictions, spec.bootstrap, spec.bootstrap_seed)}
+    evaluation["test_auc_by_group"], group_notes = auc_by_group(predictions, data.manifest,
+                                                                spec.confound_columns)
+    notes += group_notes
+    metrics = _finite(_metrics(spec, setting, precision, data, counts, state, test, selection_metric,
+                               meter, notes, evaluation, host_load, determinism,
+                               environment(device, spec.threads, spec.repo_dir, gpu=gpu_record,
+                                           slurm=slurm)))
+    log.info("energy: %s %s", metrics["energy_source"], metrics["energy_detail"])
+    log.info("host load: %s", metrics["host_load"])
+    write_predictions(spec.predictions, predictions)
+    write_csv(spec.epochs_path, pd.DataFrame(state["history"], columns=EPOCH_COLUMNS))
+    write_json(spec.metrics_path, metrics)
+    _retire_checkpoint(spec)
+    log.info("done: test_auc %s %s, test_accuracy %s, %s epochs, %.1f s, %s kWh (%s), peak %.3f GB (%s)",
+             _fmt(metrics["test_auc"]), metrics["test_auc_ci"], _fmt(metrics["test_accuracy"]),
+             metrics["epochs_run"], metrics["train_time_s"], _fmt(metrics["energy_kwh"]),
+             metrics["energy_source"], metrics["peak_memory_gb"], metrics["memory_source"])
+    return metrics
+
+
+def _train_epochs(spec: RunSpec, hooks: Hooks, data, model, optimizer, precision: Precision,
+                  meter: EnergyMeter, memory: PeakMemory, host_load: HostLoad, state: dict,
+                  session: int, fingerprint: dict, selection_metric: str, num_workers: int,
+                  pin: bool) -> None:
+    """The epochs: train, validate, select, stop early; a checkpoint after each epoch."""
+    device = precision.device
+    val_loader = make_loader(data.datasets["val"], spec.batch_size, num_workers, pin_memory=pin)
     while state["stop_reason"] is None and state["epoch"] < spec.epochs:
         epoch = state["epoch"] + 1
         row: dict[str, Any] = {"epoch": epoch, "session": session, "diverged": False}
+        progress = Progress(spec.progress_every_s, f"epoch {epoch}/{spec.epochs}: ", log.info)
         with meter.phase("epoch") as phase:
             _sync(device)
+            host_load.begin()
             start, cpu_start = time.perf_counter(), time.process_time()
             try:
                 shuffle = make_loader(data.datasets["train"], spec.batch_size, num_workers,
-                                      shuffle_seed=spec.seed * 100_003 + epoch)
-                row["train_loss"] = train_epoch(model, shuffle, optimizer, precision, hooks.loss)
+                                      shuffle_seed=spec.seed * 100_003 + epoch, pin_memory=pin)
+                row["train_loss"] = train_epoch(model, shuffle, optimizer, precision, hooks.loss,
+                                                progress)
                 _sync(device)
                 mid = time.perf_counter()
-                probs, labels, row["val_loss"] = predict(model, loaders["val"], precision)
+                probs, labels, row["val_loss"] = predict(model, val_loader, precision)
                 row["val_auc"] = auc_or_none(labels, probs)
             except Diverged as err:
                 log.error("epoch %d: diverged (%s); stopping", epoch, err)
@@ -194,14 +285,19 @@ def train_run(spec: RunSpec, hooks: Hooks | None = None) -> dict[str, Any]:
                 mid = time.perf_counter()
             _sync(device)
             end, cpu_end = time.perf_counter(), time.process_time()
+            row["cpu_other_share"] = host_load.end()
+        if precision.scaler is not None:  # one host read per epoch, outside the timed passes
+            row["grad_scale"] = float(precision.scaler.get_scale())
         row.update(epoch_time_s=end - start, train_pass_s=mid - start, val_pass_s=end - mid,
                    cpu_time_s=cpu_end - cpu_start)
         state["train_time_s"] += end - start
         state["train_cpu_time_s"] = state.get("train_cpu_time_s", 0.0) + cpu_end - cpu_start
+        state["host_load"] = host_load.state()
         if phase.energy is not None:
             state["energy"] = state["energy"] + phase.energy
             row.update(energy_kwh=phase.energy.total, energy_kwh_gpu=phase.energy.gpu,
-                       energy_kwh_cpu=phase.energy.cpu, energy_kwh_ram=phase.energy.ram)
+                       energy_kwh_cpu=phase.energy.cpu, energy_kwh_ram=phase.energy.ram,
+                       emissions_kg_co2eq=phase.energy.co2_kg)
         state["epoch"] = epoch
         if row["diverged"]:
             state["stop_reason"] = "diverged"
@@ -224,27 +320,14 @@ def train_run(spec: RunSpec, hooks: Hooks | None = None) -> dict[str, Any]:
         if state["stop_reason"] is None and epoch >= spec.epochs:
             state["stop_reason"] = "max_epochs"
         state["history"].append(row)
-        log.info("epoch %d/%d: train_loss %s val_loss %s val_auc %s%s (%.2f s)", epoch, spec.epochs,
-                 _fmt(row.get("train_loss")), _fmt(row.get("val_loss")), _fmt(row.get("val_auc")),
-                 " *best*" if row["is_best"] else "", row["epoch_time_s"])
+        log.info("epoch %d/%d: train_loss %s val_loss %s val_auc %s%s (%.2f s, others used %s of the host's CPU)",
+                 epoch, spec.epochs, _fmt(row.get("train_loss")), _fmt(row.get("val_loss")),
+                 _fmt(row.get("val_auc")), " *best*" if row["is_best"] else "", row["epoch_time_s"],
+                 "?" if row["cpu_other_share"] is None else f"{row['cpu_other_share']:.0%}")
         state["peak"] = _max_peak(state["peak"], memory.read())
         _save(spec.checkpoint_path, state, model, optimizer, precision, fingerprint)
         if hooks.after_epoch is not None:
             hooks.after_epoch(epoch)
-
-    state["peak"] = _max_peak(state["peak"], memory.read())
-    test = _score_test(model, loaders["test"], precision, meter, state["best_state"])
-    meter.stop()
-    metrics = _finite(_metrics(spec, setting, precision, data, counts, state, test, selection_metric, meter))
-    log.info("energy: %s %s", metrics["energy_source"], metrics["energy_detail"])
-    write_csv(spec.epochs_path, pd.DataFrame(state["history"], columns=EPOCH_COLUMNS))
-    write_json(spec.metrics_path, metrics)
-    _retire_checkpoint(spec)
-    log.info("done: test_auc %s, test_accuracy %s, %s epochs, %.1f s, %s kWh (%s), peak %.3f GB (%s)",
-             _fmt(metrics["test_auc"]), _fmt(metrics["test_accuracy"]), metrics["epochs_run"],
-             metrics["train_time_s"], _fmt(metrics["energy_kwh"]), metrics["energy_source"],
-             metrics["peak_memory_gb"], metrics["memory_source"])
-    return metrics
 
 
 def _finite(value: Any) -> Any:
@@ -291,10 +374,15 @@ def _retire_checkpoint(spec: RunSpec) -> None:
 
 def _score_test(model, loader, precision: Precision, meter: EnergyMeter,
                 best_state: dict | None) -> dict[str, Any]:
-    """Score the test set once with the best-validation weights, measuring time and energy."""
+    """Score the test set once with the best-validation weights, measuring time and energy.
+
+    `probs` (None without weights to test) are in the test loader's order: manifest order.
+    """
+    nothing = {"test_auc": None, "test_accuracy": None, "test_loss": None, "inference": None,
+               "probs": None}
     if best_state is None:
         log.error("no epoch finished with finite losses: no weights to test; test metrics are null")
-        return {"test_auc": None, "test_accuracy": None, "test_loss": None, "inference": None}
+        return nothing
     model.load_state_dict(best_state)
     with meter.phase("inference") as phase:
         _sync(precision.device)
@@ -303,7 +391,7 @@ def _score_test(model, loader, precision: Precision, meter: EnergyMeter,
             probs, labels, loss = predict(model, loader, precision)
         except Diverged as err:
             log.error("test outputs not finite with the best weights (%s); test metrics are null", err)
-            return {"test_auc": None, "test_accuracy": None, "test_loss": None, "inference": None}
+            return nothing
         _sync(precision.device)
         seconds = time.perf_counter() - start
     inference = {
@@ -312,9 +400,10 @@ def _score_test(model, loader, precision: Precision, meter: EnergyMeter,
         "time_s": seconds,
         "latency_ms_per_image": 1000 * seconds / max(len(labels), 1),
         "energy_kwh": phase.energy.total if phase.energy is not None else None,
+        "emissions_kg_co2eq": phase.energy.co2_kg if phase.energy is not None else None,
     }
     return {"test_auc": auc_or_none(labels, probs), "test_accuracy": accuracy(labels, probs),
-            "test_loss": loss, "inference": inference}
+            "test_loss": loss, "inference": inference, "probs": probs}
 
 
 def _dtype(dtype: torch.dtype | None) -> str | None:
@@ -322,12 +411,13 @@ def _dtype(dtype: torch.dtype | None) -> str | None:
 
 
 def _saved_activation_bytes(model: torch.nn.Module, dataset, batch_size: int,
-                            precision: Precision) -> int | None:
-    """Bytes autograd keeps for backward in one training forward pass of a full batch.
+                            precision: Precision):
+    """What autograd keeps for backward in one training forward pass of a full batch.
 
     The quantity act8 shrinks, and one that peak RSS hides on a CPU. Measured on a copy of the
     model with the RNG forked, so BatchNorm statistics and the random streams of the run (and
-    therefore its results, resumed or not) are untouched.
+    therefore its results, resumed or not) are untouched. Returns frugalmed.quant's SavedBytes
+    (activations, and autocast's weight copies apart), or None for an empty training split.
     """
     from frugalmed.quant.measure import saved_tensor_bytes
 
@@ -341,18 +431,28 @@ def _saved_activation_bytes(model: torch.nn.Module, dataset, batch_size: int,
         with precision.autocast():
             measured = saved_tensor_bytes(probe, images)
     del probe
-    return int(measured.activation_bytes)
+    return measured
+
+
+def _tensor_memory(state: dict) -> int | None:
+    """params + grads + optimizer state + saved activations, each measured from tensors."""
+    parts = state.get("state_bytes") or {}
+    values = [parts.get("params"), parts.get("grads"), parts.get("optimizer"),
+              state.get("saved_activation_bytes")]
+    return None if any(v is None for v in values) else int(sum(values))
 
 
 def _metrics(spec: RunSpec, setting: Setting, precision: Precision, data, counts, state: dict,
-             test: dict, selection_metric: str, meter: EnergyMeter) -> dict[str, Any]:
+             test: dict, selection_metric: str, meter: EnergyMeter, notes: list[str],
+             evaluation: dict, host_load: HostLoad, determinism: dict,
+             env: dict) -> dict[str, Any]:
     device = precision.device
     history = state["history"]
     epochs_run = len(history)
     energy: Energy = state["energy"]
     have_energy = meter.tracker is not None
     diverged = state["stop_reason"] == "diverged"
-    notes = []
+    notes = list(notes)
     if diverged:
         notes.append("training diverged (non-finite loss or outputs) in epoch "
                      f"{history[-1]['epoch']}; test metrics use the best earlier epoch"
@@ -361,10 +461,11 @@ def _metrics(spec: RunSpec, setting: Setting, precision: Precision, data, counts
     if test["test_auc"] is None and test["test_accuracy"] is not None:
         notes.append("test split has one class only: AUC undefined")
     sources = meter.sources()
+    peak = state["peak"]
     return {
         "dataset": spec.dataset, "scale": spec.scale, "model": spec.model, "arch": spec.arch,
         "setting": spec.setting, "seed": spec.seed, "device": device.type,
-        "test_auc": test["test_auc"], "test_accuracy": test["test_accuracy"],
+        "test_auc": test["test_auc"], **evaluation, "test_accuracy": test["test_accuracy"],
         "test_loss": test["test_loss"],
         "best_val_auc": state["best_val_auc"], "best_epoch": state["best_epoch"],
         "selection_metric": selection_metric,
@@ -378,18 +479,34 @@ def _metrics(spec: RunSpec, setting: Setting, precision: Precision, data, counts
         "energy_kwh_gpu": energy.gpu if have_energy else None,
         "energy_kwh_cpu": energy.cpu if have_energy else None,
         "energy_kwh_ram": energy.ram if have_energy else None,
+        "emissions_kg_co2eq": energy.co2_kg if have_energy else None,
+        "emissions_source": (f"codecarbon offline: energy_kwh x the average carbon intensity of "
+                             f"{spec.energy_country}'s electricity (train.energy_country)"
+                             if have_energy else None),
         **sources,
-        **state["peak"],
+        "host_load": host_load.summary(),
+        "exclusive": spec.exclusive,
+        **peak,
+        "cuda_max_allocated_bytes": peak.get("cuda_max_allocated_bytes"),
+        "tensor_memory_bytes": _tensor_memory(state),
         "state_bytes": state["state_bytes"] or {"params": None, "grads": None, "optimizer": None},
         "saved_activation_bytes": state.get("saved_activation_bytes"),
+        "autocast_weight_copy_bytes": state.get("autocast_weight_copy_bytes"),
         "inference": test["inference"],
         "precision": {"weights_dtype": _dtype(precision.weights_dtype),
                       "autocast_dtype": _dtype(precision.autocast_dtype),
-                      "grad_scaler": precision.scaler is not None, "setting": asdict(setting)},
+                      "grad_scaler": precision.scaler is not None,
+                      "grad_scale_initial": state.get("initial_grad_scale"),
+                      "grad_scale_final": history[-1].get("grad_scale") if history else None,
+                      "setting": asdict(setting)},
+        "deterministic": spec.deterministic,
+        "determinism": determinism,
         "data": {**counts, "image_size": data.image_size, "mean": data.mean, "std": data.std},
         "hyperparameters": {"epochs": spec.epochs, "batch_size": spec.batch_size, "lr": spec.lr,
                             "patience": spec.patience, "pretrained": spec.pretrained,
+                            "pretrained_weights": spec.hub_weights if spec.pretrained is True else (
+                                spec.pretrained or None),
                             "model_kwargs": spec.model_kwargs},
         "sessions": state["sessions"],
-        "environment": environment(device, spec.threads, spec.repo_dir),
+        "environment": env,
     }

@@ -42,8 +42,10 @@ class PeakMemory:
         """peak_memory_gb and its source; also the reserved CUDA peak / the RSS at reset."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
+            allocated = int(torch.cuda.max_memory_allocated(self.device))
             return {
-                "peak_memory_gb": torch.cuda.max_memory_allocated(self.device) / 1e9,
+                "peak_memory_gb": allocated / 1e9,
+                "cuda_max_allocated_bytes": allocated,
                 "peak_memory_reserved_gb": torch.cuda.max_memory_reserved(self.device) / 1e9,
                 "memory_source": "cuda_max_allocated",
                 "memory_detail": self.detail,
