@@ -36,11 +36,12 @@ CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name, where they 
 IMPORT_NAMES = {  # top-level import -> distribution, where they differ
     "PIL": "pillow", "skimage": "scikit-image", "sklearn": "scikit-learn", "yaml": "pyyaml",
     "gdcm": "python-gdcm", "idc_index": "idc-index", "tcia_utils": "tcia-utils",
+    "pynvml": "nvidia-ml-py", "png": "pypng",
 }  # fmt: skip
 # Needed at run time though never imported: programs run as subprocesses, pydicom's plugins.
 RUNTIME_NEEDS = {
     "download_rsna.py": {"kaggle"},
-    "rsna_preprocess.py": {"pylibjpeg", "pylibjpeg-openjpeg", "pylibjpeg-libjpeg", "python-gdcm"},
+    "preprocess_rsna.py": {"pylibjpeg", "pylibjpeg-openjpeg", "pylibjpeg-libjpeg", "python-gdcm"},
 }
 # Packages an environment may hold beyond pyproject's: the interpreter, the installer, C libraries.
 NOT_PYTHON_PACKAGES = {"python", "pip", "openjpeg"}
@@ -144,16 +145,24 @@ def rule_envs_and_scripts() -> dict[str, tuple[str | None, str | None]]:
     found = {}
     for path in RULE_FILES:
         text = path.read_text()
-        heads = list(re.finditer(r"^[ \t]*rule (\w+):", text, re.M))
+        # `rule name:`, or an anonymous `rule:` named by `name: dataset_rule("base", ds)` (one
+        # rule per dataset of a kind; the base name stands for them all)
+        heads = list(re.finditer(r"^[ \t]*rule( \w+)?:", text, re.M))
         for head, nxt in zip(heads, heads[1:] + [None]):
             body = text[head.end() : nxt.start() if nxt else len(text)]
+            rule_name = (head.group(1) or "").strip()
+            if not rule_name:
+                named = re.search(r"^\s+name:\s*\n\s+\w+\(\s*\"(\w+)\"", body, re.M)
+                if not named:
+                    continue
+                rule_name = named.group(1)
             values = {}
             for key in ("conda", "script"):
                 m = re.search(rf"^\s+{key}:\s*\n\s+\"([^\"]+)\"", body, re.M)
                 values[key] = (
                     str((path.parent / m.group(1)).resolve().relative_to(REPO)) if m else None
                 )
-            found[head.group(1)] = (values["conda"], values["script"])
+            found[rule_name] = (values["conda"], values["script"])
     return found
 
 
