@@ -63,6 +63,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return report
 
 
+@pytest.mark.slow  # the whole benchmark suite on tiny inputs, Snakemake included: minutes
 def test_smoke_run_reports_every_row_with_a_finite_positive_value(smoke: dict) -> None:
     errors = smoke["details"].get("errors", [])
     assert not errors, "\n\n".join(e["traceback"] for e in errors)
@@ -76,6 +77,7 @@ def test_smoke_run_reports_every_row_with_a_finite_positive_value(smoke: dict) -
                 assert math.isfinite(r["value"]) and r["value"] > 0, r
 
 
+@pytest.mark.slow  # the whole benchmark suite on tiny inputs, Snakemake included: minutes
 def test_smoke_run_checks_decoders_and_writes_markdown(smoke: dict) -> None:
     decoders = smoke["details"]["decoders"]
     assert len(decoders) == 2

@@ -28,6 +28,7 @@ def test_masks_work_on_numpy2_without_touching_numpy() -> None:
         np.int  # noqa: B018 - numpy itself keeps its numpy-2 namespace
 
 
+@pytest.mark.slow  # a fresh Python process importing pylidc: seconds
 def test_pylidcrc_never_read_or_written(lidc_cohort: Path, tmp_path: Path) -> None:
     """A fresh process, HOME in tmp: without raw_dir pylidc fails clearly (and writes no
     template ~/.pylidcrc, as pylidc itself would); with raw_dir a decoy ~/.pylidcrc pointing

@@ -143,6 +143,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # a fresh Python process importing the decoders: seconds
 @needs_pillow_j2k
 def test_pillow_and_glymur_decode_identical_pixels(tmp_path):
     """Every level of every file, odd sides included: the two bindings' code (Pillow's tile-wise
@@ -188,6 +189,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # a fresh Python process importing the decoders: seconds
 @needs_pillow_j2k
 def test_reduced_decoding_needs_no_system_libopenjp2(tmp_path):
     """What `pip install` alone gives: no libopenjp2 the loader or glymur could find (hidden
