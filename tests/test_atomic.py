@@ -5,10 +5,34 @@ from frugalmed import atomic
 
 
 def test_write_json_roundtrip(tmp_path):
+    """What is read back is what was written, NumPy scalars and paths included, key order
+    kept, and no temporary file is left beside it (catches a truncated or reordered write)."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    record = {"b": 1, "a": [1.5, None, "x"], "n": np.float32(0.25), "i": np.int64(7),
+              "flag": np.bool_(True), "nested": {"p": Path("results/x.csv")}}
     path = tmp_path / "sub" / "x.json"
-    atomic.write_json(path, {"a": 1})
-    assert path.read_text().strip().startswith("{")
+    atomic.write_json(path, record)
+    back = json.loads(path.read_text())
+    assert back == {"b": 1, "a": [1.5, None, "x"], "n": 0.25, "i": 7, "flag": True,
+                    "nested": {"p": "results/x.csv"}}
+    assert list(back) == list(record)
     assert list(path.parent.iterdir()) == [path]
+    # overwriting replaces the whole file (no tail of the longer old content survives)
+    atomic.write_json(path, {"a": 1})
+    assert json.loads(path.read_text()) == {"a": 1}
+
+
+def test_unserialisable_value_fails_and_keeps_the_old_file(tmp_path):
+    path = tmp_path / "x.json"
+    atomic.write_json(path, {"old": True})
+    with pytest.raises(TypeError, match="not JSON serialisable: object"):
+        atomic.write_json(path, {"bad": object()})
+    assert path.read_text() == '{\n  "old": true\n}\n'
+    assert list(tmp_path.iterdir()) == [path]
 
 
 def test_failed_block_leaves_nothing(tmp_path):

@@ -225,8 +225,9 @@ def _small_efficientnet() -> nn.Module:
 
 def _small_vit() -> nn.Module:
     timm = pytest.importorskip("timm")
+    # two blocks: every layer type of the twelve, a sixth of the time
     return timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, in_chans=1,
-                             num_classes=1)
+                             num_classes=1, depth=2)
 
 
 def _small_swin(arch: str = "swinv2_tiny_window8_256") -> nn.Module:
@@ -273,9 +274,24 @@ def test_quantised_model_keeps_parameters_state_dict_and_exact_forward(name):
 @pytest.mark.parametrize("family", ["matmul", "norm", "activation", "attention"])
 def test_each_layer_family_alone_trains_swin(family):
     """Partial swaps leave in-place ops of untouched layers (ReLU(inplace=True) in Swin
-    V2's position MLP) acting on act8 outputs: these must not be views."""
-    model = quantize_model(_small_swin(), layers=(family,))
-    model(torch.randn(2, 1, 32, 32)).sum().backward()
+    V2's position MLP) acting on act8 outputs: these must not be views (autograd then raises
+    in backward, or the gradients silently go wrong). Only the chosen family is swapped, and
+    the gradients still point where fp32's do."""
+    from frugalmed.quant.act8 import LAYER_FAMILIES
+
+    ref = _small_swin().train()
+    model = _small_swin().train()
+    model.load_state_dict(ref.state_dict())
+    quantize_model(model, layers=(family,))
+    family_names = {t.__name__ for t in LAYER_FAMILIES[family]}
+    assert model.act8_swapped and set(model.act8_swapped) <= family_names, model.act8_swapped
+    x = torch.randn(2, 1, 32, 32)
+    for m in (ref, model):
+        m(x).sum().backward()
+    got = torch.cat([p.grad.flatten() for p in model.parameters()]).double()
+    want = torch.cat([p.grad.flatten() for p in ref.parameters()]).double()
+    assert torch.isfinite(got).all()
+    assert F.cosine_similarity(got, want, dim=0).item() > 0.99
 
 
 # one-step gradient of all parameters vs fp32: (min cosine, max relative L2 error)

@@ -220,6 +220,11 @@ def test_predictions_must_be_exactly_the_test_split(study):
     good.iloc[1:].to_csv(path, index=False)
     with pytest.raises(PredictionsError, match="1 test row"):
         read_predictions(path, split)
+    # every test row plus a training row (a test pass that also scored training data)
+    extra = pd.concat([good, good.iloc[[0]].assign(row=train_row)], ignore_index=True)
+    extra.to_csv(path, index=False)
+    with pytest.raises(PredictionsError, match=rf"1 row\(s\) not in the test split \(e\.g\. {train_row}\)"):
+        read_predictions(path, split)
     flipped = good.copy()
     flipped.loc[0, "label"] = 1 - flipped.loc[0, "label"]
     flipped.to_csv(path, index=False)
