@@ -15,6 +15,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,6 +143,20 @@ def test_command_parses(command: DocCommand, monkeypatch: pytest.MonkeyPatch) ->
     _check_parses(command)
 
 
+def _make_own_data_example(repo: Path) -> None:
+    """The own-data page's commands need the files its worked example writes first (its Python
+    block, `python make_mycohort.py`); written once per scratch copy."""
+    from test_own_data_docs import worked_example
+
+    if (repo / "resources" / "mycohort").is_dir():
+        return
+    script, _, _ = worked_example()
+    (repo / "make_mycohort.py").write_text(script)
+    made = subprocess.run([sys.executable, "make_mycohort.py"], cwd=repo, capture_output=True,
+                          text=True, timeout=120)
+    assert made.returncode == 0, made.stderr[-2000:]
+
+
 @pytest.fixture(scope="module")
 def scratch_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the repository's sources: dry-runs there leave the checkout untouched."""
@@ -170,6 +185,8 @@ DISTINCT = list({tuple(_dry_run_argv(c)): c for c in reversed(COMMANDS)}.values(
 @pytest.mark.slow
 @pytest.mark.parametrize("command", DISTINCT, ids=[c.source for c in DISTINCT])
 def test_command_dry_runs(command: DocCommand, scratch_repo: Path, snakemake_exe: str) -> None:
+    if command.source.startswith("docs/own-data.md"):
+        _make_own_data_example(scratch_repo)
     proc = subprocess.run(
         [snakemake_exe, *_dry_run_argv(command)], cwd=scratch_repo, capture_output=True,
         text=True, timeout=300,
