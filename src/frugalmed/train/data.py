@@ -100,7 +100,9 @@ def load_splits(manifest_path: str | Path, images_path: str | Path) -> SplitData
         raise FrugalmedError(f"{manifest_path}: no samples in split(s) {empty}")
     check_split_integrity(manifest, rows, manifest_path)
     train = np.asarray(images[np.sort(rows["train"])], dtype=np.float64) / 255.0
-    mean, std = float(train.mean()), float(train.std()) or 1.0
+    mean, std = float(train.mean()), float(train.std())
+    if not std > 1e-6:  # constant images: their std is 0 only up to float noise (~1e-17)
+        std = 1.0
     datasets = {name: ImageArrayDataset(images, r, labels[r].astype(np.float32), mean, std)
                 for name, r in rows.items()}
     return SplitData(datasets, int(images.shape[1]), mean, std, manifest)
