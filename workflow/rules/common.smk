@@ -86,6 +86,7 @@ def all_targets():
     targets += expand("figures/radar_{model}.pdf", model=MODELS)
     targets += expand("figures/downsampling_{model}.pdf", model=DOWNSAMPLING_MODELS)
     targets += data_figure_targets()
+    targets += confound_targets()  # workflow/rules/confounds.smk
     return targets
 
 
