@@ -163,3 +163,24 @@ def test_npy_rows_writes_and_trims(tmp_path, monkeypatch, kept):
     assert mapped.shape == (kept, 4, 4)
     np.testing.assert_array_equal(mapped, data[:kept])
     assert [p.name for p in tmp_path.iterdir()] == ["a.npy"]  # no temp file left
+
+
+def test_splits_are_stratified_by_site(processed, monkeypatch):
+    """RSNA's splits use label x site_id strata: every site with >= 3 patients is in every split,
+    and the preprocessing hands site_id to the splitter (catches the wiring being dropped)."""
+    import frugalmed.rsna.preprocess as preprocess
+
+    _, manifest = processed
+    for site, part in manifest.groupby("site_id"):
+        if part["patient_id"].nunique() >= 3:
+            assert set(part["split"]) == {"train", "val", "test"}, site
+    seen = {}
+
+    def spy(patient_ids, labels, fractions, seed, groups=None):
+        seen["groups"] = None if groups is None else list(groups)
+        return pd.Series(["train"] * len(patient_ids), index=patient_ids.index)
+
+    monkeypatch.setattr(preprocess, "assign_patient_splits", spy)
+    rows = manifest.drop(columns=["split", "sample_id", "source_file"]).head(4)
+    preprocess._manifest(rows, pd.DataFrame(index=range(4)), ["f"] * 4, SPLITS)
+    assert seen["groups"] == list(rows["site_id"])

@@ -296,7 +296,8 @@ def _manifest(rows: pd.DataFrame, extra: pd.DataFrame, sources: list[str],
         rows[column] = extra[column].to_numpy()
     fractions = {k: float(splits[k]) for k in ("train", "val", "test")}
     rows["split"] = assign_patient_splits(rows["patient_id"], rows["label"], fractions,
-                                          int(splits.get("seed", 0))).to_numpy()
+                                          int(splits.get("seed", 0)),
+                                          groups=rows.get("site_id")).to_numpy()  # label x site
     columns = MANIFEST_FIRST + [c for c in MANIFEST_EXTRA if c in rows.columns]
     return rows[columns]
 
