@@ -51,3 +51,20 @@ def test_cli_records_the_input(tmp_path):
     main([str(tmp_path / "train.csv"), str(tmp_path / "out.json"), "--source", "fake"])
     written = json.loads((tmp_path / "out.json").read_text())
     assert written["input"]["rows"] == 120 and len(written["input"]["sha256"]) == 64
+
+
+def test_index_order_split_reproduces_the_original_ranges():
+    """Rows in patient order, cut at int(0.6 N) and int(0.8 N): a patient can straddle a cut."""
+    from frugalmed.rsna.table_stats import index_order_split
+
+    rows = pd.DataFrame({"patient_id": ["3", "1", "1", "2", "2", "4", "5", "5", "6", "6"],
+                         "image_id": ["9", "2", "1", "4", "3", "5", "7", "6", "8", "10"],
+                         "BIRADS": [0, 1, 1, 2, 0, 0, 1, 1, 0, 0], "site_id": ["1"] * 10})
+    result = index_order_split(rows, batch_size=4)
+    assert [result["splits"][s]["images"] for s in ("train", "val", "test")] == [6, 2, 2]
+    # order: 1,1,2,2,3,4 | 5,5 | 6,6 -> no straddler; image ids sort as text ("10" < "8")
+    assert result["patients_in_two_splits"] == 0
+    assert result["splits"]["val"]["dropped_by_drop_last"] == 2
+    straddle = pd.DataFrame({"patient_id": ["A", "A", "A", "B", "B"], "image_id": list("12345"),
+                             "BIRADS": [0, 0, 1, 1, 2], "site_id": ["1"] * 5})
+    assert index_order_split(straddle)["patients_in_two_splits"] == 1  # cuts at 3 and 4: B in val and test

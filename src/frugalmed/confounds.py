@@ -17,7 +17,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from frugalmed.atomic import write_json
 from frugalmed.errors import FrugalmedError
@@ -60,6 +59,8 @@ def group_keys(values: pd.Series) -> pd.Series:
 
 def column_report(groups: pd.Series, labels: pd.Series, splits: pd.Series) -> dict[str, Any]:
     """The report of one grouping column (aligned Series of group key, 0/1 label, split name)."""
+    from sklearn.metrics import roc_auc_score  # here: common.smk imports this module at parse time
+
     train = splits == "train"
     test = splits == "test"
     if not train.any():

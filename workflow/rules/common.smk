@@ -2,6 +2,7 @@
 import os.path
 import re
 
+from frugalmed.confounds import configured_columns
 from frugalmed.grid import expand_runs, select
 from frugalmed.host import has_nvidia_gpu
 
@@ -211,3 +212,20 @@ def rsna_raw_input(wildcards):
             "(download) or source: synthetic (generated demo cohort)."
         )
     return {"raw": train_csv}
+
+
+# --- data checks helpers (rule in confounds.smk) ---
+
+
+def confound_columns(dataset):
+    """The dataset's grouping columns: datasets.{name}.confound_columns, else its kind's default."""
+    return configured_columns(dataset, dataset_config(dataset))
+
+
+def confound_targets():
+    """confounds.json of every dataset of the study that has grouping columns."""
+    return [
+        f"results/data/{dataset}/confounds.json"
+        for dataset in DATASETS
+        if confound_columns(dataset)
+    ]

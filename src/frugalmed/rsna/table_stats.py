@@ -37,6 +37,36 @@ def _cohort(rows: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def index_order_split(rows: pd.DataFrame, batch_size: int = 32) -> dict[str, Any]:
+    """The original code's split of these rows: file order, first 60 % / next 20 % / last 20 %.
+
+    raghavian/redl stacks the images patient folder by patient folder (sorted glob of folder
+    names, then of file names) and samples train/val/test from index ranges
+    [0, 0.6 N), [0.6 N, 0.8 N), [0.8 N, N) (SubsetRandomSampler); its val and test loaders drop
+    the last incomplete batch (drop_last=True).
+    """
+    ordered = rows.assign(_p=rows["patient_id"].astype(str), _i=rows["image_id"].astype(str))
+    ordered = ordered.sort_values(["_p", "_i"]).reset_index(drop=True)
+    n = len(ordered)
+    bounds = {"train": (0, int(0.6 * n)), "val": (int(0.6 * n), int(0.8 * n)), "test": (int(0.8 * n), n)}
+    splits, patients = {}, {}
+    for name, (lo, hi) in bounds.items():
+        part = ordered.iloc[lo:hi]
+        patients[name] = set(part["_p"])
+        splits[name] = {
+            "images": int(len(part)),
+            "patients": int(part["_p"].nunique()),
+            "birads0_share": round(float((part["BIRADS"] == 0).mean()), 4) if len(part) else None,
+            "site_shares": {str(k): round(float(v), 4) for k, v in
+                            part["site_id"].astype(str).value_counts(normalize=True).sort_index().items()}
+            if "site_id" in part.columns else None,
+            "dropped_by_drop_last": int(len(part) % batch_size) if name != "train" else 0,
+        }  # fmt: skip
+    shared = (patients["train"] & patients["val"]) | (patients["val"] & patients["test"]) | (
+        patients["train"] & patients["test"])
+    return {"splits": splits, "patients_in_two_splits": len(shared)}
+
+
 def table_effects(table: pd.DataFrame, max_age: float = 55.0, split_seed: int = 0,
                   threshold: float = 0.6) -> dict[str, Any]:
     """Age-rule, label and confound figures of one train.csv-like table (see module doc)."""
@@ -67,6 +97,7 @@ def table_effects(table: pd.DataFrame, max_age: float = 55.0, split_seed: int = 
         },
         "birads0_by_group": groups,
         "confounds": confound_report(kept, ["site_id", "machine_id"], threshold),
+        f"original_index_order_split (rows with age < {max_age:g})": index_order_split(original),
         "split": {"fractions": FRACTIONS, "seed": split_seed,
                   "stratified_by": "label x site_id" if "site_id" in kept.columns else "label"},
     }
