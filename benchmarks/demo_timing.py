@@ -1,7 +1,7 @@
 """How long the demo takes a new user: fresh clone, the README's install, the README's run.
 
     python benchmarks/demo_timing.py                      # clone HEAD, install, run; ~10 min
-    python benchmarks/demo_timing.py --venv .venv         # reuse an installed venv (no install)
+    python benchmarks/demo_timing.py --venv .venv         # reuse an installed venv (install not timed)
     python benchmarks/demo_timing.py --dry-run --venv .venv   # clone + snakemake -n only (smoke)
 
 It clones the committed HEAD of this repository into a scratch folder (uncommitted changes
@@ -118,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     env.pop("PYTHONPATH", None)  # the clone's own install, not a developer's checkout
     if args.venv:
         venv = Path(args.venv).resolve()
-        record["install"] = {"skipped": f"reused {venv}"}
+        record["install"] = {"skipped": f"reused {venv}, the clone's src/ first on PYTHONPATH"}
         activate = f". {venv}/bin/activate"
+        env["PYTHONPATH"] = str(work / "src")  # a reused venv may hold another checkout's install
     else:
         command = INSTALL.replace("install -e", "install --no-cache-dir -e") if args.no_pip_cache else INSTALL
         record["install"] = timed(command, work, clone / "install.log", env)
