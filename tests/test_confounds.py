@@ -123,3 +123,19 @@ def test_bad_labels_fail_clearly():
     frame = pd.DataFrame({"label": [2, 0], "split": ["train", "test"], "site_id": [1, 2]})
     with pytest.raises(Exception, match="0 or 1"):
         confound_report(frame, ["site_id"], 0.6)
+
+
+def test_default_target_builds_the_report_of_rsna_only(tmp_path, repo, snakemake_exe):
+    """The demo's `all` schedules `confounds` for RSNA (site_id, machine_id) and not for LIDC
+    (no grouping columns): catches the report dropping out of the default target."""
+    import subprocess
+
+    proc = subprocess.run(
+        [snakemake_exe, "-s", str(repo / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(repo / "config/config.yaml"), "-n", "--cores", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "results/data/rsna/confounds.json" in out
+    assert "results/data/lidc/confounds.json" not in out

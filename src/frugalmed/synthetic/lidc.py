@@ -62,8 +62,9 @@ NODULE_HU = {"ground_glass": (-620.0, 60.0), "part_solid": (-380.0, 80.0), "soli
 KIND_PROBABILITY = {1: (0.45, 0.30, 0.25), 2: (0.30, 0.30, 0.40), 3: (0.25, 0.30, 0.45),
                     4: (0.20, 0.30, 0.50)}  # fmt: skip
 # The phantom's lungs are two ellipses, real nodules lie wherever the annotations put them:
-# each nodule gets lung parenchyma within this distance, so a patch around it (64 px in the
-# demo) shows lung, not an arbitrary piece of the phantom's chest wall.
+# each nodule gets lung parenchyma within this distance (native pixels), so a patch around it
+# (the demo's 32 px at 1.4 mm span about 64 native pixels: half-diagonal 45) shows lung, not an
+# arbitrary piece of the phantom's chest wall.
 POCKET_PX = 45
 VESSELS_PER_SLICE = 30  # candidate vessel cross-sections per slice (those inside the lungs stay)
 VESSEL_HU = (-250.0, 40.0)
