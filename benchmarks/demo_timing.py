@@ -80,14 +80,31 @@ def timed(command: str, cwd: Path, log: Path, env: dict | None = None) -> dict:
 
 
 def job_counts(log_text: str) -> dict:
-    """Snakemake's 'Job stats' table of the run (rule -> jobs)."""
+    """Snakemake's 'Job stats' table of the run (rule -> jobs), without its `total` row."""
     table = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\n\n", log_text, flags=re.DOTALL)
     counts = {}
     for line in (table.group(1).splitlines() if table else []):
         parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
             counts[parts[0]] = int(parts[1])
     return counts
+
+
+def training_share(work: Path) -> dict:
+    """What the training passes themselves took (metrics.json), against the workflow's CPU time:
+    the rest is data, figures and every job's start-up (imports, model build, test pass)."""
+    by_setting: dict[str, float] = {}
+    wall = cpu = 0.0
+    runs = 0
+    for path in work.glob("results/runs/*/s*/*/*/seed*/metrics.json"):
+        record = json.loads(path.read_text())
+        runs += 1
+        wall += record.get("train_time_s") or 0.0
+        cpu_s = record.get("train_cpu_time_s") or 0.0
+        cpu += cpu_s
+        by_setting[record["setting"]] = by_setting.get(record["setting"], 0.0) + cpu_s
+    return {"runs": runs, "train_time_s_sum": round(wall, 1), "train_cpu_s_sum": round(cpu, 1),
+            "train_cpu_s_by_setting": {k: round(v, 1) for k, v in sorted(by_setting.items())}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         radars = sorted(p.name for p in (work / "figures").glob("radar_*.pdf"))
         record["workflow"]["radars"] = radars
         record["workflow"]["radar_vit"] = "radar_vit.pdf" in radars
+        record["workflow"]["training"] = training_share(work)
     install_s = record["install"].get("wall_s", 0.0)
     record["total_wall_s"] = round(install_s + record["workflow"]["wall_s"], 1)
     record["within_goal"] = (None if args.dry_run or args.venv
@@ -176,6 +194,10 @@ def _markdown(r: dict) -> str:
     ]
     if "radars" in r["workflow"]:
         lines += ["", f"Radars built: {', '.join(r['workflow']['radars'])}"]
+    if "training" in r["workflow"]:
+        t = r["workflow"]["training"]
+        lines += [f"Training passes ({t['runs']} runs): {t['train_cpu_s_sum']} CPU s of the workflow's "
+                  f"{r['workflow']['cpu_s']}; by setting: {t['train_cpu_s_by_setting']}"]
     return "\n".join(lines) + "\n"
 
 
