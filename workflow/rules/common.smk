@@ -214,6 +214,7 @@ def all_targets():
     targets += expand("figures/pareto_{dataset}.pdf", dataset=DATASETS)
     targets += expand("figures/downsampling_{model}.pdf", model=DOWNSAMPLING_MODELS)
     targets += data_figure_targets()
+    targets += confound_targets()  # rule confounds, workflow/rules/preprocess.smk
     return targets
 
 
@@ -248,11 +249,10 @@ def run_epochs(**fields):
 
 
 def confounds_json(dataset):
-    """[results/data/{dataset}/confounds.json] when a rule of this workflow builds it for the
-    dataset (the data stage does for datasets with grouping columns), else []: the tables,
-    comparisons and recommendations then say that no confound report exists."""
-    path = f"results/data/{dataset}/confounds.json"
-    return [path] if any(rule.is_producer(path) for rule in workflow.rules) else []
+    """[results/data/{dataset}/confounds.json] when the dataset has grouping columns (rule
+    confounds builds it), else []: the tables, comparisons and recommendations then say that no
+    confound report exists."""
+    return confound_targets([dataset])
 
 
 def comparison_inputs(wildcards):
@@ -427,3 +427,10 @@ def train_checkpoint(wildcards):
     )
 
 
+def confound_targets(datasets=None):
+    """confounds.json of every dataset (of `datasets`, default the study's) with grouping columns."""
+    return [
+        f"results/data/{dataset}/confounds.json"
+        for dataset in (DATASETS if datasets is None else datasets)
+        if confound_columns(dataset)
+    ]

@@ -19,7 +19,9 @@ def split_column(rows: pd.DataFrame, splits: Mapping[str, Any], given: bool = Fa
     """The split of every row: `rows['split']` checked (given) or assigned by patient.
 
     Assignment is `frugalmed.splits.assign_patient_splits` with the config's fractions and
-    seed (`splits.{train,val,test,seed}`), stratified by each patient's label.
+    seed (`splits.{train,val,test,seed}`), stratified by each patient's label, and by label x
+    site when the rows carry a `site_id` (RSNA; a table with that column), so every split sees
+    every site where the cohort allows.
     """
     if given:
         check_given_splits(rows["patient_id"], rows["split"], where)
@@ -31,8 +33,9 @@ def split_column(rows: pd.DataFrame, splits: Mapping[str, Any], given: bool = Fa
             )
         return rows["split"].astype(str)
     fractions = {name: float(splits[name]) for name in SPLIT_NAMES}
+    sites = rows["site_id"] if "site_id" in rows.columns and rows["site_id"].notna().any() else None
     return assign_patient_splits(rows["patient_id"], rows["label"], fractions,
-                                 int(splits.get("seed", 0)))
+                                 int(splits.get("seed", 0)), groups=sites)
 
 
 def check_given_splits(patient_ids: pd.Series, splits: pd.Series, where: str) -> None:

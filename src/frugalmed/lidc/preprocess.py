@@ -21,6 +21,7 @@ from frugalmed.dataset.parallel import ordered_map
 from frugalmed.dataset.writer import DatasetWriter
 from frugalmed.errors import FrugalmedError
 from frugalmed.lidc.extract import ExtractParams, ScanResult, extract_scan
+from frugalmed.lidc.prevalence import prevalence_by_min_raters
 from frugalmed.lidc.scans import scans_to_process
 from frugalmed.pylidc_compat import import_pylidc, reopen_database
 
@@ -158,6 +159,7 @@ def _summary(
             "1": int((manifest["label"] == 1).sum()),
         },
         "n_raters": {str(k): int(v) for k, v in sorted(Counter(manifest["n_raters"]).items())},
+        "prevalence_by_min_raters": prevalence_by_min_raters(manifest["n_raters"]),
         "splits": per_split,
         "rejects": len(rejects),
     }

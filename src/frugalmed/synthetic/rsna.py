@@ -6,6 +6,12 @@ Lossless SV1, MONOCHROME1/2, 12-16 stored bits, LINEAR/SIGMOID windows, some wit
 the preprocessing meets the real readers' cases. Each image is a breast-shaped phantom with
 texture; a small dense mass appears far more often when BIRADS == 0 (and with cancer), so a
 classifier can learn the demo's label even at 16 px. Everything is deterministic in the seed.
+
+A deliberate site confound of moderate strength, as in the real data (where some machines
+record almost only BIRADS 0): the share of BIRADS-0 breasts depends on the machine
+(`MACHINE_BIRADS0`), and every machine leaves its own mark on the pixels (detector contrast and
+noise, `MACHINE_DETECTOR`). A scanner-only predictor therefore beats chance, and the confound
+report (results/data/rsna/confounds.json) has something real to find; see docs/data.md.
 """
 
 from __future__ import annotations
@@ -38,7 +44,16 @@ MACHINES = {
     49: (1, JPEG2000Lossless), 93: (2, JPEGLosslessSV1), 170: (2, JPEG2000Lossless),
     190: (2, JPEGLosslessSV1), 216: (2, JPEG2000Lossless),
 }
-P_MASS = {"birads0": 0.85, "cancer": 0.95, "birads12": 0.05, "missing": 0.15}
+P_MASS = {"birads0": 0.8, "cancer": 0.95, "birads12": 0.07, "missing": 0.15}
+# The site confound. machine_id -> P(BIRADS == 0) of a breast (the rest: BIRADS 1 : 2 = 8 : 5,
+# as in the cohort-wide 0.35 / 0.40 / 0.25). Site 1's machines lean to follow-up, site 2's
+# less; the patient-weighted mean stays 0.35.
+MACHINE_BIRADS0 = {21: 0.75, 29: 0.65, 48: 0.5, 49: 0.25, 93: 0.3, 170: 0.2, 190: 0.15, 216: 0.2}
+# machine_id -> (tissue contrast, detector noise sd): what a scanner does to the pixels.
+MACHINE_DETECTOR = {
+    21: (1.12, 0.020), 29: (1.08, 0.012), 48: (1.0, 0.016), 49: (0.95, 0.010),
+    93: (1.04, 0.008), 170: (0.92, 0.014), 190: (0.97, 0.018), 216: (1.0, 0.006),
+}  # fmt: skip
 
 
 def cohort_table(n_patients: int, seed: int) -> pd.DataFrame:
@@ -50,7 +65,7 @@ def cohort_table(n_patients: int, seed: int) -> pd.DataFrame:
     rows: list[dict] = []
     for p, patient in enumerate(patient_ids):
         machine = int(rng.choice(list(MACHINES)))
-        age: float = float(np.clip(round(rng.normal(55, 13)), 26, 89))
+        age: float = float(np.clip(round(rng.normal(51, 12)), 26, 89))
         if rng.random() < 0.03:
             age = np.nan
         density = rng.choice(["A", "B", "C", "D"], p=[0.1, 0.4, 0.4, 0.1])
@@ -61,8 +76,9 @@ def cohort_table(n_patients: int, seed: int) -> pd.DataFrame:
         n_images = int(rng.integers(2, 5))
         keep = np.sort(rng.choice(4, n_images, replace=False))
         breast = {}
+        p0 = MACHINE_BIRADS0[machine]
         for lat in ("L", "R"):
-            birads = float(rng.choice([0, 1, 2], p=[0.35, 0.4, 0.25]))
+            birads = float(rng.choice([0, 1, 2], p=[p0, (1 - p0) * 8 / 13, (1 - p0) * 5 / 13]))
             if rng.random() < 0.05:
                 birads = np.nan
             cancer = int(rng.random() < (0.3 if birads == 0 else 0.01))
@@ -115,9 +131,13 @@ class ImageJob:
 
 def render_breast(
     rng: np.random.Generator, rows: int, cols: int, laterality: str, view: str,
-    density: str | float, mass: bool,
+    density: str | float, mass: bool, detector: tuple[float, float] = (1.0, 0.0),
 ) -> np.ndarray:
-    """Tissue signal in [0, 1] (bright = dense), chest wall on the image side of the laterality."""
+    """Tissue signal in [0, 1] (bright = dense), chest wall on the image side of the laterality.
+
+    `detector` = (contrast, noise sd) of the machine: tissue contrast around its mean, and
+    pixel noise inside the breast (MACHINE_DETECTOR).
+    """
     y, x = np.mgrid[0:rows, 0:cols].astype(np.float32)
     cy = rows * (0.5 + rng.uniform(-0.04, 0.04))
     ay = rows * rng.uniform(0.38, 0.45)
@@ -134,13 +154,15 @@ def render_breast(
         pect = (x / (cols * rng.uniform(0.25, 0.35)) + y / (rows * rng.uniform(0.35, 0.5))) < 1.0
         tissue = np.where(pect & inside, tissue + 0.2, tissue)
     if mass:
-        radius = rows * rng.uniform(0.06, 0.075)
+        radius = rows * rng.uniform(0.09, 0.12)
         for _ in range(50):  # a centre well inside the breast
             my, mx = rng.uniform(cy - 0.6 * ay, cy + 0.6 * ay), rng.uniform(0.15 * ax, 0.65 * ax)
             if np.hypot((my - cy) / ay, mx / ax) < 0.65:
                 break
         d = np.hypot(y - my, x - mx) / radius
-        tissue = tissue + 0.38 * np.clip(1.0 - d**2, 0.0, 1.0) ** 0.5
+        tissue = tissue + 0.6 * np.clip(1.0 - d**2, 0.0, 1.0) ** 0.5
+    contrast, noise = detector
+    tissue = 0.45 + contrast * (tissue - 0.45) + rng.normal(0.0, noise, tissue.shape)
     image = np.where(inside, np.clip(tissue, 0.05, 1.0), 0.0)
     image = image + np.abs(rng.normal(0.0, 0.01, image.shape))  # detector noise in the air
     # a burned-in marker in the far top corner: foreground, but not the breast
@@ -183,7 +205,7 @@ def write_image(job: ImageJob) -> str:
     row = job.row
     rng = np.random.default_rng([job.seed, 2, job.index])
     image = render_breast(rng, job.rows, job.cols, row["laterality"], row["view"],
-                          row["density"], row["_has_mass"])
+                          row["density"], row["_has_mass"], MACHINE_DETECTOR[int(row["machine_id"])])
     bits, photometric, mode = _file_variant(rng)
     stored, windows = _stored_values(image, bits, photometric, mode, rng)
     age = None if pd.isna(row["age"]) else float(row["age"])
