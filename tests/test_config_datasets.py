@@ -125,8 +125,8 @@ def test_hu_window_must_be_low_then_high(demo) -> None:
     [
         (lambda c: c["experiments"]["main"].update(datasets=["rsna", "lidc_r3"]),
          "experiments.main.datasets", "unknown dataset 'lidc_r3'"),
-        (lambda c: c["datasets"]["rsna"].update(image_size=62),
-         "datasets.rsna.scales", "image_size 62 is not divisible by scale 4"),
+        (lambda c: c["datasets"]["rsna"].update(image_size=63),
+         "datasets.rsna.scales", "image_size 63 is not divisible by scale 2"),
         (lambda c: c["datasets"]["rsna"].update(confound_columns=["site_id", "hospital"]),
          "datasets.rsna.confound_columns", "hospital"),
         (lambda c: c["datasets"].update(other={"kind": "rsna", "raw_dir": "resources/lidc"}),
@@ -145,6 +145,7 @@ def test_semantic_errors_name_the_dataset_key(demo, mutate, key, message) -> Non
 
 def test_scales_are_checked_per_dataset(demo, tmp_path) -> None:
     labels_file(tmp_path / "c")
+    demo["datasets"]["rsna"]["scales"] = [1, 2, 4]
     demo["datasets"]["c"] = {"kind": "table", "raw_dir": str(tmp_path / "c"), "scales": [1, 2],
                              "image_size": 32}
     demo["experiments"]["downsampling"]["datasets"] = ["rsna", "c"]

@@ -272,8 +272,13 @@ def test_own_process_tree_includes_children_alive_and_reaped():
 
 @pytest.mark.slow
 def test_run_beside_a_cpu_burner_records_host_load(tmp_path, data):
-    """A run with CPU-burning processes beside it (one per CPU) reports a host load above
-    study.max_host_load's default 0.25."""
+    """A run with a CPU-burning process beside it on each of its CPUs reports their load.
+
+    The share is of the whole host (/proc/stat's CPUs), which in a container can be far more
+    CPUs than the job may use (CI: 2 of 48), so the check is in CPUs: the burners compete with
+    the job for its n CPUs and get at least about half of them, so other processes kept at
+    least 0.4 x n CPUs busy; on a host whose CPUs are all the job's, that is a share above
+    study.max_host_load's default 0.25 as well."""
     n = len(__import__("os").sched_getaffinity(0))
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
     try:
@@ -283,8 +288,11 @@ def test_run_beside_a_cpu_burner_records_host_load(tmp_path, data):
         for proc in burners:
             proc.kill()
             proc.wait()
-    assert metrics["host_load"]["cpu_other_share"] > 0.25
-    assert metrics["host_load"]["cpu_count"] >= 1
+    load = metrics["host_load"]
+    assert load["cpu_count"] >= n
+    assert load["cpu_other_share"] * load["cpu_count"] >= 0.4 * n, load
+    if load["cpu_count"] == n:
+        assert load["cpu_other_share"] > 0.25, load
 
 
 def test_host_load_is_reported(run):
