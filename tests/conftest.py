@@ -46,3 +46,25 @@ def _no_network_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep libraries offline in every test (hub downloads fail fast instead of hanging)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("CODECARBON_LOG_LEVEL", os.environ.get("CODECARBON_LOG_LEVEL", "error"))
+
+
+def usable_cpus() -> int:
+    """CPUs this process may really use: its affinity, capped by a cgroup v2 CPU quota.
+
+    pytest-xdist's `-n auto` counts the host's cores through psutil, which in a container is
+    the whole host's (CI: 48 cores for a job given 2), so 48 workers would share 2 CPUs.
+    """
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker per usable CPU (see usable_cpus); PYTEST_XDIST_AUTO_NUM_WORKERS wins."""
+    env = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    return int(env) if env and env.isdigit() else usable_cpus()
