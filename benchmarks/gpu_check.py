@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import platform
-import subprocess
 import sys
 import tempfile
 import time

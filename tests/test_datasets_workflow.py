@@ -54,9 +54,9 @@ def test_four_datasets_plan(snakemake_exe: str, repo: Path, tmp_path: Path) -> N
     for rule in ("preprocess_rsna", "preprocess_lidc", "preprocess_lidc_lidc_r3",
                  "preprocess_table_mycohort"):
         assert counts[rule] == 1, counts
-    # main (3 models x 5 settings x 2 seeds) + act8 (3 x 2 x 2) per dataset, downsampling
-    # (1 model x 3 settings x 2 seeds at scale 2) for rsna and mycohort
-    assert counts["train"] == 4 * (30 + 12) + 2 * 6, counts
+    # main (2 models x 5 settings x 2 seeds) + act8 (1 model x 2 settings x 1 seed) per
+    # dataset, downsampling (1 model x 3 settings x 2 seeds at scale 2) for rsna and mycohort
+    assert counts["train"] == 4 * (20 + 2) + 2 * 6, counts
     assert counts["tables"] == 4
     full = snakemake(snakemake_exe, repo, tmp_path, "-n", "results/data/lidc_r3/manifest.csv")
     assert "min_raters" not in full.stdout  # params are not shown; the job is what matters

@@ -15,7 +15,7 @@ import yaml
 
 from results_fakes import assert_pdf, assert_png, manifest_test_rows, write_manifest, write_run
 
-RESULT_RULES = ["summarize", "tables", "comparisons", "recommendations",
+RESULT_RULES = ["confounds", "summarize", "tables", "comparisons", "recommendations",
                 "radar", "downsampling", "pareto", "curves"]
 OVERRIDE = {
     "experiments": {

@@ -270,6 +270,19 @@ def test_own_process_tree_includes_children_alive_and_reaped():
     assert own_cpu_seconds() - before >= 0.4
 
 
+def _detached_burner() -> int:
+    """A CPU-burning process outside this process tree (its launcher exits, so it is re-parented):
+    a child of the test process would count as the training job's own CPU time. Its output goes
+    to /dev/null, or it would hold the launcher's pipe open and subprocess.run would never end."""
+    launcher = ("import subprocess, sys; "
+                "p = subprocess.Popen([sys.executable, '-c', 'while True: pass'], "
+                "start_new_session=True, stdin=subprocess.DEVNULL, "
+                "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print(p.pid)")
+    done = subprocess.run([sys.executable, "-c", launcher], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout.strip())
+
+
 @pytest.mark.slow
 def test_run_beside_a_cpu_burner_records_host_load(tmp_path, data):
     """A run with a CPU-burning process beside it on each of its CPUs reports their load.
@@ -279,15 +292,17 @@ def test_run_beside_a_cpu_burner_records_host_load(tmp_path, data):
     the job for its n CPUs and get at least about half of them, so other processes kept at
     least 0.4 x n CPUs busy; on a host whose CPUs are all the job's, that is a share above
     study.max_host_load's default 0.25 as well."""
-    n = len(__import__("os").sched_getaffinity(0))
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    import os
+    import signal
+
+    n = len(os.sched_getaffinity(0))
+    burners = [_detached_burner() for _ in range(n)]
     try:
         time.sleep(0.5)
         metrics = train_run(make_spec(tmp_path, data, "baseline", epochs=2))
     finally:
-        for proc in burners:
-            proc.kill()
-            proc.wait()
+        for pid in burners:
+            os.kill(pid, signal.SIGKILL)
     load = metrics["host_load"]
     assert load["cpu_count"] >= n
     assert load["cpu_other_share"] * load["cpu_count"] >= 0.4 * n, load

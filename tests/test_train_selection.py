@@ -20,7 +20,7 @@ from torch import nn
 from conftest_train import make_fake_dataset, make_spec
 from frugalmed.train import run as run_module
 from frugalmed.train.loop import Precision, predict as real_predict
-from frugalmed.train.run import Hooks, choose_device, make_optimizer, train_run
+from frugalmed.train.run import choose_device, make_optimizer, train_run
 from frugalmed.train.settings import SETTING_NAMES, get_setting
 
 EIGHT_BIT = {"bnb8", "bnb8_half", "amp_bnb8", "act8_bnb8"}

@@ -74,7 +74,7 @@ def build(comparisons: pd.DataFrame, settings: pd.DataFrame, study: Study,
         "† energy (at least partly) estimated, not metered (see the tables' notes).",
         f"‡ some runs behind the number were measured while other processes used more than "
         f"{study.max_host_load:.0%} of the host (study.max_host_load): time and energy inflated.",
-        f"Memory is tensor memory (measured from tensors) on CPU runs and CUDA max allocated on "
+        "Memory is tensor memory (measured from tensors) on CPU runs and CUDA max allocated on "
         "CUDA runs; each table names its source.",
     ])
     return doc

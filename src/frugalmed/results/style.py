@@ -7,7 +7,7 @@ from typing import Iterable
 import matplotlib
 
 matplotlib.use("Agg")  # figures are files; never open a window (jobs run headless)
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402,F401 - sets the Agg backend before any figure module uses it
 
 from frugalmed.results.summary import setting_order  # noqa: E402
 

@@ -127,8 +127,13 @@ def synthesize_lidc_cohort(
     return summary
 
 
-def write_synthetic_scan(scan: Any, raw_dir: str | os.PathLike[str], seed: int) -> Path:
-    """One series in pylidc's layout; skipped if its folder already exists (resume)."""
+def write_synthetic_scan(scan: Any, raw_dir: str | os.PathLike[str], seed: int,
+                         annotated_only: bool = False) -> Path:
+    """One series in pylidc's layout; skipped if its folder already exists (resume).
+
+    `annotated_only` writes only the slices a nodule lies on (benchmarks/bench_lidc.py: the
+    patches are cut from those alone, and a cohort of large scans is then quick to write).
+    """
     final = Path(raw_dir) / scan.patient_id / scan.study_instance_uid / scan.series_instance_uid
     if final.is_dir():
         log.info("%s exists, kept", final)
@@ -147,6 +152,8 @@ def write_synthetic_scan(scan: Any, raw_dir: str | os.PathLike[str], seed: int) 
     lung_scale = _lung_extent(len(zs))
     with threadpool_limits(1):  # tiny matrix products: BLAS threads only add overhead
         for k, (name, z) in enumerate(zip(names, zs)):
+            if annotated_only and k not in planes:
+                continue
             hu = phantom_slice(rng, lung_scale[k], planes.get(k, []), looks)
             ds = _slice_dataset(scan, k, len(zs), float(z), hu)
             ds.save_as(staging / name, enforce_file_format=True)
