@@ -2,11 +2,13 @@
 
     .venv/bin/python benchmarks/act8_saved_bytes.py                      # DenseNet-121, 32 x 256 px
     .venv/bin/python benchmarks/act8_saved_bytes.py --batch-size 8 --arch efficientnet_b0
+    .venv/bin/python benchmarks/act8_saved_bytes.py --batch-size 16 --json benchmarks/results/act8/densenet121.json
 
 Counts, with torch.autograd.graph.saved_tensors_hooks, every tensor the autograd graph
 keeps (each storage once, model parameters excluded) for: the plain model, act8 applied
 to conv/linear only, and the full act8 setting. Forward only, random weights and input
-(saved bytes depend on shapes, not values). On CUDA it also runs one full training step
+(saved bytes depend on shapes, not values, so they do not depend on the machine's load). The
+JSON records the git commit measured, the machine and the library versions. On CUDA it also runs one full training step
 (forward + backward) per variant and reports torch.cuda.max_memory_allocated.
 """
 
@@ -15,10 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import timm
 import torch
 
+from bench_report import commit, machine
 from frugalmed.quant import quantize_model, saved_tensor_bytes
 
 MB = 1024**2
@@ -55,6 +59,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="also write the numbers to this file")
     args = parser.parse_args()
+    measured = commit()  # before the run: the code measured
 
     device = torch.device(args.device)
     x = torch.randn(args.batch_size, args.in_chans, args.image_size, args.image_size,
@@ -85,8 +90,11 @@ def main() -> None:
         print(f"{row['variant']:<18} {row['saved_mb']:>10.1f} {row['ratio']:>11.2f}x  "
               f"{row['by_dtype_mb']}{extra}")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w") as fh:
-            json.dump({"args": vars(args), "rows": rows}, fh, indent=2)
+            json.dump({"args": vars(args), "rows": rows, "commit": measured, "machine": machine(),
+                       "torch": torch.__version__, "timm": timm.__version__}, fh, indent=2)
+            fh.write("\n")
 
 
 if __name__ == "__main__":

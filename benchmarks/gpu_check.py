@@ -1,6 +1,6 @@
 """GPU acceptance check of the training stage, in one command (issue #15):
 
-    python benchmarks/gpu_check.py                 # on a CUDA machine: <= 8 min on one GPU
+    python benchmarks/gpu_check.py                 # on a CUDA machine: budget <= 8 min on one GPU
     python benchmarks/gpu_check.py --force-cpu     # the CPU mode below, even where CUDA exists
 
 On CUDA it trains every setting (the paper's five and the act8 pair) for 2 epochs on a
@@ -14,8 +14,8 @@ tensor_memory_bytes within 25 % of torch.cuda.max_memory_allocated; no divergenc
 benchmarks/results/gpu.md (one table, the GPU named, with commit and versions).
 
 Without CUDA it says so, then runs the same checks on the CPU paths that exist (bf16 instead
-of fp16, no GradScaler, no NVML, peak RSS) on a smaller cohort and CPU-sized models, in under
-3 minutes on 2 cores (tests/test_gpu_check.py runs it in CI), and writes no gpu.md. The exit
+of fp16, no GradScaler, no NVML, peak RSS) on a smaller cohort and CPU-sized models
+(tests/test_gpu_check.py runs it in CI), and writes no gpu.md. The exit
 status is 0 when every check passed, 1 otherwise.
 """
 

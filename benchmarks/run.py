@@ -49,6 +49,7 @@ class Mode:
     memory_sizes: tuple[int, int]
     memory_rows: int
     memory_cols: int
+    memory_workers: int = 2  # worker processes of the memory benchmark, as the workflow runs it
     lidc_memory: tuple[int, int] = (200, 2000)  # LIDC patches (estimated from the annotations)
     lidc_patch: int = 128
     train: dict = field(default_factory=dict)
@@ -63,8 +64,8 @@ class Mode:
 
 FULL = Mode(
     name="full", n_cohort=100, rows=3000, cols=2400, n_pipeline=60, n_decoders=12, n_unique=6, image_size=256,
-    scales=[1, 2, 4, 8], scaling_images=100, scaling_repeats=3, memory_sizes=(200, 2000),
-    memory_rows=256, memory_cols=208, train=dict(n_images=1280, epochs=6), train_repeats=5,
+    scales=[1, 2, 4, 8], scaling_images=100, scaling_repeats=3, memory_sizes=(100, 1000),
+    memory_rows=3000, memory_cols=2400, train=dict(n_images=1280, epochs=6), train_repeats=5,
     lidc_memory=(200, 2000), lidc_patch=128,
 )
 SMOKE = Mode(
@@ -247,27 +248,31 @@ def lidc_memory(report: Report, mode: Mode, scratch: Path) -> None:
 def rsna_memory(report: Report, mode: Mode, scratch: Path) -> None:
     import bench_memory
 
-    res = _guarded(report, "memory", "peak RSS",
+    res = _guarded(report, "memory", "RSNA memory growth",
                    lambda: bench_memory.run(mode.memory_sizes, mode.memory_rows, mode.memory_cols,
-                                            mode.image_size, mode.scales, scratch))
+                                            mode.image_size, mode.scales, scratch, mode.memory_workers))
     if res is None:
         return
     report.details["memory"] = res
+    w = mode.memory_workers
     for n, r in res["by_size"].items():
-        report.add("memory", f"peak RSS, preprocessing {n} images", r["peak_rss_mb"], "MB",
+        report.add("memory", f"memory growth above the import floor, {n} images, {w} workers", r["growth_mb"], "MB",
                    note=f"{mode.memory_rows}x{mode.memory_cols} px -> {mode.image_size} px, scales {mode.scales}; "
-                   f"one process (threads=1), VmHWM (peak resident set); after imports "
-                   f"{r['rss_after_imports_mb']:.0f} MB; {r['seconds']:.1f} s")
-        report.add("memory", f"peak anonymous RSS, preprocessing {n} images", r["peak_anon_mb"], "MB",
-                   note=f"RssAnon sampled every 10 ms (leaves out file-backed pages); after imports "
-                   f"{r['anon_after_imports_mb']:.0f} MB")
+                   f"peak summed Pss of the preprocessing process and its {r['worker_processes_seen']} workers "
+                   f"{r['peak_tree_pss_mb']:.0f} MB minus its Pss after imports, before the pool "
+                   f"{r['floor_pss_mb']:.0f} MB; {r['samples']} samples (at most one per 10 ms) in {r['seconds']:.1f} s")
+        report.add("memory", f"peak RSS of the writing process, {n} images", r["peak_rss_mb"], "MB",
+                   note=f"VmHWM (exact peak resident set, workers not included); after imports "
+                   f"{r['rss_after_imports_mb']:.0f} MB, growth {r['growth_rss_mb']:.1f} MB; peak anonymous RSS "
+                   f"{r['peak_anon_mb']:.0f} MB (after imports {r['anon_after_imports_mb']:.0f} MB)")
     small, large = mode.memory_sizes
     out_mb = large * sum((mode.image_size // s) ** 2 for s in mode.scales) / 2**20
-    report.add("memory", f"peak RSS ratio, {large} ÷ {small} images", res["ratio"], goal="≤ 1.1 (flat)",
-               met=_le(res["ratio"], 1.1),
-               note=f"the outputs of {large} images are {out_mb:.0f} MB, written with pwrite (not mapped)")
-    report.add("memory", f"peak anonymous RSS ratio, {large} ÷ {small} images", res["anon_ratio"], goal="≤ 1.1 (flat)",
-               met=_le(res["anon_ratio"], 1.1), note="memory the process itself holds")
+    report.add("memory", f"growth above the import floor, {large} ÷ {small} images", res["growth_ratio"],
+               goal="≤ 1.1 (flat)", met=_le(res["growth_ratio"], 1.1),
+               note=f"difference {res['growth_difference_mb']:+.1f} MB; {w} workers; the outputs of {large} images "
+               f"are {out_mb:.0f} MB, written with pwrite (not mapped)")
+    report.add("memory", f"peak RSS ratio of the writing process, {large} ÷ {small} images", res["ratio"],
+               note="includes the import floor, so it understates growth; the row above is the measure")
 
 
 def results_section(report: Report, mode: Mode, scratch: Path) -> None:

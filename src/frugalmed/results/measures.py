@@ -1,7 +1,7 @@
 """Per-run figures the comparisons rest on: which memory number to compare, and whether a run
 was measured on a busy host.
 
-Memory. On a CPU, peak RSS is dominated by the ~0.9 GB of the torch libraries, so it cannot
+Memory. On a CPU, peak RSS is dominated by the torch libraries, so it cannot
 show what a setting changes; the training job measures the pieces a setting does change from
 the tensors themselves (`tensor_memory_bytes` = params + grads + optimizer state + saved
 activations). On CUDA, torch.cuda.max_memory_allocated is the established figure. The memory

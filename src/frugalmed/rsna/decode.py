@@ -5,7 +5,8 @@ no more than needed: JPEG 2000 files are decoded at a reduced resolution (1/2^r,
 finest wavelet levels) through OpenJPEG -- Pillow's own copy first, so it works after
 `pip install` alone, else glymur with a system libopenjp2 (frugalmed.rsna.j2k); pydicom's
 plugins (pylibjpeg-openjpeg 2.6) have no such option. JPEG lossless (process 14, incl. SV1) is
-decoded in full by dicomsdl, 2-3x faster than pydicom + GDCM with identical stored values
+decoded in full by dicomsdl, faster than pydicom + GDCM (benchmarks/README.md, latest results)
+with identical stored values
 (pydicom stays the fallback when dicomsdl is missing or fails); other syntaxes are decoded in
 full by pydicom's plugins. Full decodes are reduced by the same 2^r with JPEG 2000's own 5/3
 low-pass (frugalmed.rsna.wavelet), so every path gives the same image.

@@ -1,7 +1,8 @@
 """Reduced-resolution JPEG 2000 decoding: only the wavelet levels the study needs.
 
 A JPEG 2000 codestream holds its image as wavelet levels, so OpenJPEG can decode 1/2^r of the
-resolution without computing the finest r levels (30x faster than a full decode at r = 3).
+resolution without computing the finest r levels (far faster than a full decode: the decoder
+table of benchmarks/README.md, latest results).
 Two routes to OpenJPEG's `cp_reduce`, tried in this order:
 
 1. **Pillow** (`Image.reduce`), whose wheels ship their own libopenjp2: works after

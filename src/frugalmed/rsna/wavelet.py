@@ -10,8 +10,9 @@ How it is computed (`wavelet_reduce`), fast and exactly:
 - L levels of "filter, keep the even samples" along one axis are one filter of 4 * 2^L - 3
   integer taps (the 5/3 taps convolved with themselves upsampled by 2, 4, ...) evaluated at every
   2^L-th sample. Along the rows of the full-size image that is one BLAS matrix-vector product
-  per output row, fed from a small float32 buffer that stays in cache: 4-5x faster than
-  filtering level by level with whole-image numpy passes (benchmarks/README.md).
+  per output row, fed from a small float32 buffer that stays in cache: faster than filtering
+  level by level with whole-image numpy passes (standalone timings during development; no
+  committed measurement).
 - Rows and columns are filtered separately (the two commute); the columns of the already
   small result in float64.
 - Only near the image edges does the single filter differ from the level-by-level one (each level

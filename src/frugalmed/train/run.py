@@ -139,7 +139,7 @@ def train_run(spec: RunSpec, hooks: Hooks | None = None) -> dict[str, Any]:
     determinism = apply_determinism(spec.deterministic)
     device = choose_device(spec.use_gpu)
     gpu = nvml_gpu(device)
-    # codecarbon's set-up (~1-2 s) overlaps with loading data and building the model
+    # codecarbon's set-up (a subprocess and its TDP table) overlaps with loading data and building the model
     meter = EnergyMeter(spec.energy_country, gpu_ids=[gpu.index] if gpu is not None else None)
     meter.start_in_background()
     try:

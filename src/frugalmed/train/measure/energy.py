@@ -10,8 +10,9 @@ job trains on), so idle GPUs and other jobs' GPUs are not summed in. codecarbon 
 each task's energy to CO2-equivalent emissions with the offline carbon intensity of the
 configured country (`train.energy_country`): the run reports that as `emissions_kg_co2eq`.
 
-Setting the tracker up costs a fresh process ~1-2 s (codecarbon identifies the CPU through
-py-cpuinfo in a subprocess and reads its TDP table), so a training job starts it in a
+Setting the tracker up costs a fresh process a noticeable time (codecarbon identifies the CPU
+through py-cpuinfo in a subprocess and reads its TDP table; benchmarks/README.md, row "codecarbon
+import + start in a fresh process"), so a training job starts it in a
 background thread while it loads data and builds the model (`start_in_background`).
 """
 
