@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                 "best_val_auc": [r["best_val_auc"] for r in records],
                 "epochs_run": [r["epochs_run"] for r in records],
                 "train_time_s": [round(r["train_time_s"], 1) for r in records],
+                "git_commit": sorted({str(r.get("environment", {}).get("git_commit")) for r in records}),
             })  # fmt: skip
     confounds = {}
     for dataset in datasets:
@@ -116,9 +117,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"confounds {dataset}: {groups}")
     print(f"snakemake wall time {elapsed:.0f} s (shared machine: orientation only)")
     if args.json:
-        Path(args.json).write_text(json.dumps({"band": BAND, "runs": table, "confounds": confounds,
-                                               "configfiles": [str(p) for p in configfiles]},
-                                              indent=2) + "\n")
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from bench_report import commit, machine
+
+        Path(args.json).write_text(json.dumps({
+            "band": BAND, "runs": table, "confounds": confounds,
+            "configfiles": [str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p)
+                            for p in configfiles],
+            "commit": commit(), "machine": machine(),
+        }, indent=2) + "\n")
     return 0
 
 
