@@ -146,6 +146,18 @@ def run_checks(results: Results) -> None:
     def each(setting: str, read: Callable[[dict], Any]) -> dict[str, Any]:
         return {m: read(runs[(m, setting)]) for m in models}
 
+    def lower_than_baseline(field: str) -> Callable[[], tuple[bool, str]]:
+        """A check that `field` is lower for amp and act8 than for baseline, on every model."""
+        def check() -> tuple[bool, str]:
+            base = each("baseline", lambda m: m[field])
+            rows, ok = [], True
+            for setting in ("amp", "act8"):
+                other = each(setting, lambda m: m[field])
+                ok &= all(other[m] < base[m] for m in models)
+                rows += [f"{m} {setting} {other[m] / base[m]:.2f}x" for m in models]
+            return ok, ", ".join(rows)
+        return check
+
     _check(results, "no run diverged", lambda: (
         not any(m["diverged"] for m in runs.values()),
         ", ".join(f"{k[0]}/{k[1]}" for k, m in runs.items() if m["diverged"]) or "none diverged"))
@@ -185,16 +197,8 @@ def run_checks(results: Results) -> None:
         _check(results, "memory_source is cuda_max_allocated", lambda: (
             all(m["memory_source"] == "cuda_max_allocated" for m in runs.values()),
             str(sorted({m["memory_source"] for m in runs.values()}))))
-
-        def lower() -> tuple[bool, str]:
-            base = each("baseline", lambda m: m["cuda_max_allocated_bytes"])
-            rows, ok = [], True
-            for setting in ("amp", "act8"):
-                other = each(setting, lambda m: m["cuda_max_allocated_bytes"])
-                ok &= all(other[m] < base[m] for m in models)
-                rows += [f"{m} {setting} {other[m] / base[m]:.2f}x" for m in models]
-            return ok, ", ".join(rows)
-        _check(results, "CUDA peak lower for amp and act8 than baseline", lower)
+        _check(results, "CUDA peak lower for amp and act8 than baseline",
+               lower_than_baseline("cuda_max_allocated_bytes"))
 
         def agreement() -> tuple[bool, str]:
             ratios = {k: m["tensor_memory_bytes"] / m["cuda_max_allocated_bytes"] for k, m in runs.items()}
@@ -210,17 +214,8 @@ def run_checks(results: Results) -> None:
         _check(results, "memory_source is cpu_max_rss", lambda: (
             all(m["memory_source"] == "cpu_max_rss" for m in runs.values()),
             str(sorted({m["memory_source"] for m in runs.values()}))))
-
-        def saved_lower() -> tuple[bool, str]:
-            base = each("baseline", lambda m: m["saved_activation_bytes"])
-            rows, ok = [], True
-            for setting in ("amp", "act8"):
-                other = each(setting, lambda m: m["saved_activation_bytes"])
-                ok &= all(other[m] < base[m] for m in models)
-                rows += [f"{m} {setting} {other[m] / base[m]:.2f}x" for m in models]
-            return ok, ", ".join(rows)
         _check(results, "saved activations lower for amp and act8 than baseline (CPU stand-in "
-                        "for the CUDA peak)", saved_lower)
+                        "for the CUDA peak)", lower_than_baseline("saved_activation_bytes"))
         _check(results, "tensor_memory_bytes = params + grads + optimizer + saved activations", lambda: (
             all(m["tensor_memory_bytes"] == sum(m["state_bytes"][k] for k in ("params", "grads", "optimizer"))
                 + m["saved_activation_bytes"] for m in runs.values()), "every run"))

@@ -128,3 +128,17 @@ def test_groups_with_missing_values_and_determinism():
     b = assign_patient_splits(df.patient_id, df.label, FRACTIONS, seed=0, groups=df.site_id)
     assert a.equals(b) and a.notna().all()
     assert set(a[df.site_id.isna()]) == {"train", "val", "test"}
+
+
+def test_many_small_sites_keep_the_split_sizes_exact():
+    """Sites of about 2 patients each (a table whose site_id is nearly a patient id): rounding
+    within each tiny stratum used to leave val 25 % too large; small sites are pooled, so the
+    split sizes are the rounding of the fractions and no patient is in two splits."""
+    rng = np.random.default_rng(3)
+    n = 1000
+    patients = pd.Series([f"P{i:04d}" for i in range(n)])
+    labels = pd.Series(rng.integers(0, 2, n))
+    sites = pd.Series(rng.integers(0, n // 2, n))
+    splits = assign_patient_splits(patients, labels, {"train": 0.6, "val": 0.2, "test": 0.2}, 0,
+                                   groups=sites)
+    assert splits.value_counts().to_dict() == {"train": 600, "val": 200, "test": 200}

@@ -109,7 +109,7 @@ def confounds(
     manifest_path: str, output_path: str, columns: Iterable[str], threshold: float
 ) -> dict[str, Any]:
     """Rule `confounds`: read a dataset's manifest, write its confounds.json; returns the report."""
-    manifest = pd.read_csv(manifest_path, low_memory=False)
+    manifest = pd.read_csv(manifest_path, low_memory=False, dtype={"patient_id": str})
     report = confound_report(manifest, list(columns), threshold)
     for name, r in report["columns"].items():
         log.info("%s: group-only test AUC %s over %d groups%s", name, r["group_only_auc"],

@@ -72,6 +72,11 @@ def _allocate(n: int, fractions: Mapping[str, float]) -> list[str]:
     return [name for name, c in zip(SPLIT_NAMES, counts) for _ in range(c)]
 
 
+#: Sites with fewer patients than this are pooled for the label x site stratification.
+MIN_SITE_PATIENTS = 3
+SMALL_SITES = "\0small sites"
+
+
 def _stratified_by_group(
     patient_ids: pd.Series,
     labels: pd.Series,
@@ -82,7 +87,7 @@ def _stratified_by_group(
     """Split patients within every label x group stratum, then repair what rounding broke.
 
     A patient's group is the commonest among its samples (missing values form their own
-    group). Rounding each small stratum separately can (1) leave a group out of a split and
+    group); groups of fewer than MIN_SITE_PATIENTS patients are pooled into one. Rounding each small stratum separately can (1) leave a group out of a split and
     (2) let the overall counts drift from the fractions, so two repairs follow, each moving a
     whole patient: every group with at least one patient per split appears in every split,
     then patients move from over- to under-filled splits (taken from the stratum most
@@ -97,6 +102,12 @@ def _stratified_by_group(
     per_patient = frame.groupby("patient", sort=True).agg(
         label=("label", "max"), group=("group", lambda g: g.value_counts().index[0])
     )
+    # A site of one or two patients cannot be in all three splits, and its strata would only
+    # be rounding, which the repairs below cannot undo without emptying it from a split (the
+    # split sizes then drifted from the fractions). Such sites are pooled into one group and
+    # stratified by label together.
+    site_size = per_patient["group"].map(per_patient["group"].value_counts())
+    per_patient.loc[site_size < MIN_SITE_PATIENTS, "group"] = SMALL_SITES
     rng = np.random.default_rng(seed)
     split_of: dict[str, str] = {}
     stratum_of: dict[str, tuple] = {}
@@ -158,8 +169,13 @@ def _rebalance(split_of: dict[str, str], stratum_of: Mapping[str, tuple],
                 cells.setdefault(stratum_of[patient], []).append(patient)
                 group_cells[stratum_of[patient][0]] = group_cells.get(stratum_of[patient][0], 0) + 1
 
+        in_sink_of: dict[tuple, int] = {}
+        for patient, split in split_of.items():
+            if split == sink:
+                in_sink_of[stratum_of[patient]] = in_sink_of.get(stratum_of[patient], 0) + 1
+
         def excess(key: tuple) -> float:
-            in_sink = sum(1 for p, s in split_of.items() if s == sink and stratum_of[p] == key)
+            in_sink = in_sink_of.get(key, 0)
             n = stratum_size[key]
             return (len(cells[key]) - fractions[source] * n) - (in_sink - fractions[sink] * n)
 

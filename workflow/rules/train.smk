@@ -52,11 +52,10 @@ rule train:
             for key in ("epochs", "batch_size", "lr", "patience", "pretrained", "deterministic")
         },
         model=lambda wildcards: config["models"][wildcards.model],
-        confound_columns=lambda wildcards: confound_columns(wildcards.dataset),
-        energy_country=config["train"]["energy_country"],
-        num_workers=config["train"]["num_workers"],
-        keep_checkpoint=config["train"]["keep_checkpoints"],
         checkpoint=lambda wildcards: train_checkpoint(wildcards),
+        # confound columns, energy_country, num_workers, keep_checkpoints and study.* are read
+        # from the config by the script: they change how a run is reported or executed, not
+        # what it learns, so editing them must not re-train every run
     threads: train_threads
     resources:
         gpu=train_gpus(),

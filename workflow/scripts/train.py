@@ -38,13 +38,13 @@ train_run(
         hub_weights=weights[0] if hyper["pretrained"] is True and weights else None,
         deterministic=hyper["deterministic"],
         threads=threads,
-        num_workers=snakemake.params.num_workers,
-        energy_country=snakemake.params.energy_country,
+        num_workers=train["num_workers"],
+        energy_country=train["energy_country"],
         use_gpu=int(snakemake.resources.get("gpu", 0)) >= 1,
-        keep_checkpoint=snakemake.params.keep_checkpoint,
-        confound_columns=list(snakemake.params.confound_columns),
+        keep_checkpoint=train["keep_checkpoints"],
         # Read from the config, not params: they change how the test predictions are
         # summarised, not the training, so editing them must not re-train every run.
+        confound_columns=list(snakemake.config["datasets"][wc.dataset]["confound_columns"]),
         bootstrap=study.get("bootstrap", 2000),
         bootstrap_seed=study.get("bootstrap_seed", 0),
         exclusive=train["exclusive"],

@@ -24,7 +24,7 @@ def load_manifest(path: PathLike, required: list[str]) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FrugalmedError(f"{path}: manifest not found; run the dataset's preprocessing rule first")
-    manifest = pd.read_csv(path)
+    manifest = pd.read_csv(path, dtype={"patient_id": str})
     missing = [c for c in required if c not in manifest.columns]
     if missing:
         raise FrugalmedError(

@@ -75,7 +75,7 @@ class SplitData:
 
 def load_splits(manifest_path: str | Path, images_path: str | Path) -> SplitData:
     """Read the manifest and the image array; check they agree; normalise with train statistics."""
-    manifest = pd.read_csv(manifest_path)
+    manifest = pd.read_csv(manifest_path, dtype={"patient_id": str})  # "007" stays "007"
     missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
     if missing:
         raise FrugalmedError(f"{manifest_path}: missing columns {missing}; "
