@@ -139,3 +139,14 @@ def test_bad_inputs_are_refused_naming_the_file(data, change, message):
     np.save(images, array)
     with pytest.raises(FrugalmedError, match=message):
         load_splits(manifest, images)
+
+
+def test_zero_padded_patient_ids_stay_text(data):
+    """A table's patient '007' must reach predictions.csv as '007': read as a number it becomes
+    7, the results stage then refuses the predictions (patient_id differs from the manifest), and
+    '7' and '007' would count as one patient in the split check and the patient bootstrap."""
+    manifest = pd.read_csv(data[0])
+    manifest["patient_id"] = [f"{i:03d}" for i in range(len(manifest))]
+    manifest.to_csv(data[0], index=False)
+    loaded = load_splits(*data)
+    assert list(loaded.manifest["patient_id"]) == [f"{i:03d}" for i in range(len(manifest))]
