@@ -20,8 +20,10 @@ wildcard_constraints:
     arch=r"[A-Za-z0-9_.\-]+",
     scale=r"\d+",
     seed=r"\d+",
-    model=r"[A-Za-z0-9_\-]+",
-    setting=r"[A-Za-z0-9_]+",
+    # configured names only: a path of an unknown model or setting gets Snakemake's "no rule
+    # to produce" message instead of a KeyError from inside an input function
+    model="|".join(re.escape(name) for name in config["models"]),
+    setting="|".join(re.escape(name) for name in frugalmed.config.SETTINGS),
 
 
 def alternatives(names):
@@ -192,10 +194,15 @@ def data_outputs(dataset):
 def train_inputs(wildcards):
     """What one training job reads: its dataset's manifest and the array at its scale."""
     outputs = data_outputs(wildcards.dataset)
-    return {
-        "manifest": outputs["manifest"],
-        "images": outputs[f"images_s{wildcards.scale}"],
-    }
+    images = outputs.get(f"images_s{wildcards.scale}")
+    if images is None:
+        scales = frugalmed.config.dataset_scales(wildcards.dataset, dataset_config(wildcards.dataset))
+        raise WorkflowError(
+            f"results/runs/{wildcards.dataset}/s{wildcards.scale}/...: scale {wildcards.scale} is "
+            f"not built for dataset {wildcards.dataset} (its scales: {list(scales)}); add it to "
+            f"datasets.{wildcards.dataset}.scales (RSNA, tables) or ask for one of those"
+        )
+    return {"manifest": outputs["manifest"], "images": images}
 
 
 def run_metrics(**fields):
