@@ -55,12 +55,20 @@ def usable_cpus() -> int:
     the whole host's (CI: 48 cores for a job given 2), so 48 workers would share 2 CPUs.
     """
     count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            count = min(count, max(1, int(int(quota) // int(period))))
-    except (OSError, ValueError):
-        pass
+    quota = None
+    try:  # cgroup v2
+        text = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if text[0] != "max":
+            quota = int(text[0]) / int(text[1])
+    except (OSError, ValueError, IndexError):
+        try:  # cgroup v1
+            q = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+            p = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+            quota = q / p if q > 0 and p > 0 else None
+        except (OSError, ValueError):
+            pass
+    if quota is not None:
+        count = min(count, max(1, int(quota)))
     return max(1, count)
 
 
