@@ -128,3 +128,70 @@ def test_groups_with_missing_values_and_determinism():
     b = assign_patient_splits(df.patient_id, df.label, FRACTIONS, seed=0, groups=df.site_id)
     assert a.equals(b) and a.notna().all()
     assert set(a[df.site_id.isna()]) == {"train", "val", "test"}
+
+
+# --- the manifest's split column (frugalmed.dataset.splits): assigned, or given and checked ---
+
+from frugalmed.dataset.splits import check_given_splits, split_column  # noqa: E402
+from frugalmed.errors import FrugalmedError  # noqa: E402
+
+CONFIG_SPLITS = {"train": 0.6, "val": 0.2, "test": 0.2, "seed": 4}
+
+
+def test_assigned_split_column_uses_the_configs_fractions_seed_and_sites():
+    """Catches the config's seed or fractions ignored, or the site stratification dropped or
+    applied to a table whose site column is empty."""
+    df = _sited_cohort()
+    got = split_column(df, CONFIG_SPLITS)
+    want = assign_patient_splits(df.patient_id, df.label, FRACTIONS, seed=4, groups=df.site_id)
+    assert got.tolist() == want.tolist()
+    assert got.tolist() != split_column(df, dict(CONFIG_SPLITS, seed=5)).tolist()
+    other = split_column(df, {"train": 0.5, "val": 0.25, "test": 0.25, "seed": 4})
+    assert other.tolist() != got.tolist()
+    no_site = df.assign(site_id=np.nan)
+    assert split_column(no_site, CONFIG_SPLITS).tolist() == assign_patient_splits(
+        df.patient_id, df.label, FRACTIONS, seed=4).tolist()
+    without_seed = {k: v for k, v in CONFIG_SPLITS.items() if k != "seed"}
+    assert split_column(df.drop(columns="site_id"), without_seed).tolist() == assign_patient_splits(
+        df.patient_id, df.label, FRACTIONS, seed=0).tolist()
+
+
+def _given(splits: list[str], patients: list[str] | None = None) -> pd.DataFrame:
+    patients = patients or [f"p{i}" for i in range(len(splits))]
+    return pd.DataFrame({"patient_id": patients, "label": [i % 2 for i in range(len(splits))],
+                         "split": splits})
+
+
+def test_a_given_split_column_is_used_as_given():
+    """A hospital's fixed test set stays its test set: no reassignment, no reordering."""
+    rows = _given(["test", "train", "val", "train", "test"])
+    assert split_column(rows, CONFIG_SPLITS, given=True).tolist() == rows["split"].tolist()
+
+
+def test_given_splits_with_padding_are_used_without_it():
+    """'train ' passes the check (values are compared stripped), so it must also be used as
+    'train': returned padded, the run would find no training rows (or fail on an unknown split)."""
+    rows = _given([" train", "val ", "test", "train"])
+    assert split_column(rows, CONFIG_SPLITS, given=True).tolist() == ["train", "val", "test", "train"]
+
+
+@pytest.mark.parametrize(("splits", "patients", "message"), [
+    (["train", "val", "train"], None, r"no sample left in split\(s\) \['test'\]"),
+    (["train", "train", "train"], None, r"\['val', 'test'\]"),
+    (["train", "val", "test", "testing"], None, "'testing'"),
+    (["train", "val", "test", "test"], ["a", "b", "c", "a"], "patient 'a' is in splits"),
+    (["train", "val", "test", "test"], ["a", "b", "c", " a "], "patient 'a' is in splits"),
+])
+def test_a_given_split_column_that_cannot_train_or_would_leak_is_refused(splits, patients, message):
+    """Catches a missing split, an unknown value or a patient in two splits slipping through."""
+    with pytest.raises(FrugalmedError, match=message):
+        split_column(_given(splits, patients), CONFIG_SPLITS, given=True, where="t.csv")
+
+
+def test_check_given_splits_counts_and_names_what_is_wrong():
+    with pytest.raises(FrugalmedError, match=r"t.csv: column 'split' must be one of .*'x', 'y' \(3 rows\)"):
+        check_given_splits(pd.Series(["a", "b", "c", "d"]), pd.Series(["x", "y", "x", "val"]), "t.csv")
+    with pytest.raises(FrugalmedError, match=r"patient 'b' is in splits \['test', 'val'\].*\(2 patient"):
+        check_given_splits(pd.Series(["a", "b", "b", "c", "c"]),
+                           pd.Series(["train", "val", "test", "train", "val"]), "t.csv")
+    check_given_splits(pd.Series(["a", "a", "b"]), pd.Series(["train", "train", "test"]), "t.csv")
