@@ -195,3 +195,53 @@ def test_check_given_splits_counts_and_names_what_is_wrong():
         check_given_splits(pd.Series(["a", "b", "b", "c", "c"]),
                            pd.Series(["train", "val", "test", "train", "val"]), "t.csv")
     check_given_splits(pd.Series(["a", "a", "b"]), pd.Series(["train", "train", "test"]), "t.csv")
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+@pytest.mark.parametrize("n", range(1, 26))
+def test_split_sizes_are_the_rounded_fractions_and_no_wanted_split_is_empty(n, grouped):
+    """One stratum of n patients: each split gets floor or ceil of its fraction of n (largest
+    remainder, so the sizes sum to n), and from 3 patients on no split is empty. Catches a
+    rounding that drops or duplicates patients, a remainder handed to the wrong split, or a
+    small cohort left without a validation or test patient."""
+    df = pd.DataFrame({"patient_id": [f"P{i:02d}" for i in range(n)], "label": 0, "site_id": "s"})
+    split = assign_patient_splits(df.patient_id, df.label, FRACTIONS, seed=n,
+                                  groups=df.site_id if grouped else None)
+    counts = split.value_counts()
+    assert counts.sum() == n
+    for name, fraction in FRACTIONS.items():
+        got = counts.get(name, 0)
+        if n >= 3:
+            assert got >= 1, (n, name)
+            assert abs(got - fraction * n) < 1.5, (n, name, got)
+        else:
+            assert np.floor(fraction * n) <= got <= np.ceil(fraction * n) + 1, (n, name, got)
+    if n >= 5:  # no repair needed: exactly the largest-remainder rounding
+        want = {name: int(np.floor(f * n)) for name, f in FRACTIONS.items()}
+        rest = n - sum(want.values())
+        for name in sorted(FRACTIONS, key=lambda s: -(FRACTIONS[s] * n - want[s]))[:rest]:
+            want[name] += 1
+        if min(want.values()) >= 1:
+            assert {name: counts.get(name, 0) for name in FRACTIONS} == want, n
+
+
+def test_a_split_with_fraction_zero_stays_empty():
+    """splits.val: 0 means no validation patient: the repair that fills empty splits must not
+    invent one (nor may rounding)."""
+    df = _cohort(30)
+    fractions = {"train": 0.7, "val": 0.0, "test": 0.3}
+    for groups in (None, pd.Series(["a", "b"] * (len(df) // 2) + ["a"] * (len(df) % 2))):
+        split = assign_patient_splits(df.patient_id, df.label, fractions, seed=0, groups=groups)
+        assert "val" not in set(split)
+        per_patient = pd.Series(split.values, index=df.patient_id).groupby(level=0).first()
+        assert per_patient.value_counts()["train"] == 21 and per_patient.value_counts()["test"] == 9
+
+
+def test_the_row_index_is_kept_and_patients_are_matched_as_text():
+    """The split is aligned to the caller's index (a filtered manifest has gaps), and patient
+    1 (int) and '1' (text) are the same patient."""
+    ids = pd.Series([1, "1", 2, 3, 4, 5, 6, 7], index=[10, 11, 20, 30, 40, 50, 60, 70])
+    labels = pd.Series([1, 0, 1, 0, 1, 0, 1, 0], index=ids.index)
+    split = assign_patient_splits(ids, labels, FRACTIONS, seed=0)
+    assert list(split.index) == list(ids.index) and split.name == "split"
+    assert split.loc[10] == split.loc[11]
