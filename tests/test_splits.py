@@ -184,7 +184,7 @@ def test_given_splits_with_padding_are_used_without_it():
 ])
 def test_a_given_split_column_that_cannot_train_or_would_leak_is_refused(splits, patients, message):
     """Catches a missing split, an unknown value or a patient in two splits slipping through."""
-    with pytest.raises(FrugalmedError, match=message):
+    with pytest.raises(FrugalmedError, match="^t.csv: .*" + message):
         split_column(_given(splits, patients), CONFIG_SPLITS, given=True, where="t.csv")
 
 
@@ -242,6 +242,21 @@ def test_the_row_index_is_kept_and_patients_are_matched_as_text():
     1 (int) and '1' (text) are the same patient."""
     ids = pd.Series([1, "1", 2, 3, 4, 5, 6, 7], index=[10, 11, 20, 30, 40, 50, 60, 70])
     labels = pd.Series([1, 0, 1, 0, 1, 0, 1, 0], index=ids.index)
-    split = assign_patient_splits(ids, labels, FRACTIONS, seed=0)
-    assert list(split.index) == list(ids.index) and split.name == "split"
-    assert split.loc[10] == split.loc[11]
+    for groups in (None, pd.Series(["a", "a", "b", "b", "a", "b", "a", "b"], index=ids.index)):
+        split = assign_patient_splits(ids, labels, FRACTIONS, seed=0, groups=groups)
+        assert list(split.index) == list(ids.index) and split.name == "split"
+        assert split.loc[10] == split.loc[11]
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_a_patients_split_does_not_depend_on_the_row_order(grouped):
+    """The same cohort read in another row order (a re-sorted table, files listed by another
+    filesystem) gives every patient the same split: a rerun must not move patients between
+    training and test. Catches strata or patients taken in order of appearance."""
+    df = _sited_cohort()
+    shuffled = df.sample(frac=1, random_state=1)
+    def per_patient(frame):
+        split = assign_patient_splits(frame.patient_id, frame.label, FRACTIONS, seed=2,
+                                      groups=frame.site_id if grouped else None)
+        return dict(zip(frame.patient_id, split))
+    assert per_patient(df) == per_patient(shuffled)
