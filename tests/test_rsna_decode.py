@@ -178,3 +178,42 @@ def test_rejects_say_why(tmp_path):
         with pytest.raises(RejectedImage) as err:
             decode_mammogram(tmp_path / name, 32, reduce=False)
         assert err.value.reason in ((reason,) if isinstance(reason, str) else reason), name
+
+
+def test_display_lut_edges_bit_depths_missing_sign_and_dtype(tmp_path):
+    """Catches: 1-bit or 16-bit images refused / 17 bits accepted; a file without
+    PixelRepresentation (unsigned by the standard's default) read as signed or crashing; the
+    display values held as float64 (twice the memory of every decoded mammogram)."""
+    path, _ = synthetic_file(tmp_path, "plain", "MONOCHROME2", JPEGLosslessSV1, windows=False)
+    ds = pydicom.dcmread(path)
+    lut, low = display_lut(ds)
+    assert lut.dtype == np.float32 and low == 0 and len(lut) == 2**12
+    assert decode_mammogram(path, 10_000).image.dtype == np.float32
+    unsigned = ds.copy()
+    del unsigned.PixelRepresentation
+    lut_default, low_default = display_lut(unsigned)
+    assert low_default == 0 and np.array_equal(lut_default, lut)
+    for bits in (1, 16):
+        ds.BitsStored = bits
+        lut, _ = display_lut(ds)
+        assert len(lut) == 2**bits and lut.min() == 0.0 and lut.max() == 1.0
+    ds.BitsStored = 17
+    with pytest.raises(RejectedImage, match="BitsStored 17"):
+        display_lut(ds)
+
+
+def test_a_voi_lut_beats_a_window_and_a_constant_lut_is_refused(tmp_path):
+    """A file with both a VOI LUT Sequence and a window is shown through the LUT (DICOM PS3.3
+    C.11.2: pydicom's prefer_lut); a LUT that maps every value to one grey level is refused
+    instead of producing a NaN image."""
+    ds = pydicom.dcmread(data_file("vlut_04.dcm"))
+    original = decode_mammogram(data_file("vlut_04.dcm"), 10_000).image
+    ds.WindowCenter, ds.WindowWidth = 100, 10
+    ds.save_as(tmp_path / "both.dcm")
+    np.testing.assert_allclose(decode_mammogram(tmp_path / "both.dcm", 10_000).image, original)
+    ds = pydicom.dcmread(data_file("vlut_04.dcm"))
+    item = ds.VOILUTSequence[0]
+    n = len(np.frombuffer(item.LUTData, dtype=np.uint16)) if isinstance(item.LUTData, bytes) else len(item.LUTData)
+    item.LUTData = [7] * n
+    with pytest.raises(RejectedImage, match="one grey level"):
+        display_lut(ds)

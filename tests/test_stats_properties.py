@@ -229,3 +229,53 @@ def test_mean_interval_reports_its_undefined_share_and_contains_is_inclusive():
     assert not Interval(0.0, -1.0, 1.0).contains(1.01)
     with pytest.raises(ValueError, match="do not match 2 seeds x 4 resamples"):
         resampled_seed_means(boot, draws[:, :1])
+
+
+def test_fractional_weights_give_sklearns_weighted_auc():
+    """weighted_aucs takes any non-negative weights, not only patient counts: fractional weights
+    must not be truncated to integers, and a small total weight (2 W+ W- <= 1) is still a valid
+    AUC, not NaN (catches the exact integer path used for float weights)."""
+    labels = np.array([0, 1, 0, 1, 1, 0])
+    scores = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.2])
+    weights = np.array([[0.25, 0.5, 0.75, 0.3, 0.6, 0.2],
+                        [0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
+                        [1.5, 0.5, 2.5, 0.5, 1.0, 0.5]])
+    expected = [roc_auc_score(labels, scores, sample_weight=w) for w in weights]
+    assert weighted_aucs(labels, scores, weights) == pytest.approx(expected, abs=1e-12)
+
+
+def test_every_block_of_many_weightings_is_computed():
+    """Three blocks and a part of weightings, computed fresh (catches a block loop that stops
+    after the first CHUNK offsets and leaves later rows uninitialised)."""
+    rng = np.random.default_rng(11)
+    labels = np.array([0, 1] * 5)
+    scores = rng.random(10)
+    weights = rng.random((3 * weighted_auc.CHUNK + 5, 10))
+    expected = [roc_auc_score(labels, scores, sample_weight=w) for w in weights[::97]]
+    assert weighted_aucs(labels, scores, weights)[::97] == pytest.approx(expected, abs=1e-12)
+
+
+def test_every_bootstrap_result_reports_its_own_settings():
+    """The confidence level, seed and patient count a caller asked for are what metrics.json
+    records, on every path: full interval, too few valid resamples, one class, empty input.
+    Exactly two valid resamples already make an interval."""
+    labels, probs = np.array([0, 1, 0, 1]), np.array([0.2, 0.8, 0.3, 0.6])
+    patients = ["a", "b", "c", "d"]
+    full = patient_bootstrap_auc(labels, probs, patients, n_resamples=50, seed=4, confidence=0.9)
+    assert (full.confidence, full.seed, full.n_patients) == (0.9, 4, 4) and full.low is not None
+    few = patient_bootstrap_auc(labels[:2], probs[:2], ["a", "b"], n_resamples=1, seed=5,
+                                confidence=0.8)
+    assert few.low is None
+    assert (few.confidence, few.seed, few.n_patients, few.n_resamples) == (0.8, 5, 2, 1)
+    one_class = patient_bootstrap_auc(np.ones(4), probs, patients, n_resamples=5, seed=6,
+                                      confidence=0.8)
+    assert (one_class.auc, one_class.confidence, one_class.seed, one_class.n_patients) == (None, 0.8, 6, 4)
+    empty = patient_bootstrap_auc(np.array([]), np.array([]), [], n_resamples=5)
+    assert empty.auc is None and empty.n_patients == 0
+    # find a seed whose 2 resamples of 2 patients both draw both patients: an interval
+    for seed in range(200):
+        draws = np.random.default_rng(seed).integers(0, 2, size=(2, 2))
+        if all(len(set(row)) == 2 for row in draws):
+            break
+    two = patient_bootstrap_auc(labels[:2], probs[:2], ["a", "b"], n_resamples=2, seed=seed)
+    assert two.n_valid == 2 and two.interval == [1.0, 1.0]

@@ -150,3 +150,60 @@ def test_zero_padded_patient_ids_stay_text(data):
     manifest.to_csv(data[0], index=False)
     loaded = load_splits(*data)
     assert list(loaded.manifest["patient_id"]) == [f"{i:03d}" for i in range(len(manifest))]
+
+
+def test_loaded_splits_serve_the_normalised_pixels_of_their_rows_from_the_memory_map(data):
+    """What a run really feeds the model: each split's batch is its own rows' pixels normalised
+    with the training statistics, labels as float32 (the loss's dtype), and the array stays
+    memory-mapped (catches a dataset built without the images or the statistics, float64
+    labels, or a full-size mammogram array read into memory by every loader worker)."""
+    manifest, images = data
+    split = load_splits(manifest, images)
+    pixels = np.load(images)
+    for name in ("train", "val", "test"):
+        dataset = split.datasets[name]
+        assert isinstance(dataset.images, np.memmap)
+        batch = dataset.__getitems__(list(range(len(dataset))))
+        for (x, y), row in zip(batch, split.rows(name)):
+            expected = (pixels[row].astype(np.float64) / 255.0 - split.mean) / split.std
+            assert torch.allclose(x[0].double(), torch.from_numpy(expected), atol=1e-5)
+            assert y.dtype == torch.float32 and y.item() == pd.read_csv(manifest)["label"][row]
+
+
+def test_a_leak_found_by_load_splits_names_the_manifest(data):
+    """The refusal must say which file to fix (catches the path dropped from the check)."""
+    manifest_path, images = data
+    manifest = pd.read_csv(manifest_path)
+    test_row = int(np.flatnonzero(manifest["split"] == "test")[0])
+    manifest.loc[test_row, "patient_id"] = manifest.loc[0, "patient_id"]  # row 0 is train
+    manifest.to_csv(manifest_path, index=False)
+    with pytest.raises(FrugalmedError, match=rf"^{manifest_path}: patient 'p0'"):
+        load_splits(manifest_path, images)
+
+
+def test_a_row_listed_twice_is_refused_naming_its_split(data):
+    """A row listed twice in the training rows (a selection bug that oversamples) is refused,
+    naming the split both times (catches the first owner's name lost from the message). A row
+    in two different splits is refused earlier: one of them is not its manifest split."""
+    manifest = pd.read_csv(data[0])
+    rows = {name: np.flatnonzero(manifest["split"] == name) for name in ("train", "val", "test")}
+    twice = int(rows["train"][1])
+    with pytest.raises(FrugalmedError, match=rf"row {twice} is in both the train and the train rows"):
+        check_split_integrity(manifest, dict(rows, train=np.append(rows["train"], twice)), data[0])
+
+
+def test_the_integrity_check_accepts_a_run_without_some_split(data):
+    """The check itself works on whatever splits the rows name; a manifest without validation
+    rows passes it (load_splits refuses that separately, with its own message)."""
+    manifest = pd.read_csv(data[0])
+    manifest = manifest[manifest["split"] != "val"].reset_index(drop=True)
+    rows = {name: np.flatnonzero(manifest["split"] == name) for name in ("train", "test")}
+    check_split_integrity(manifest, rows, data[0])
+
+
+def test_the_loader_uses_the_requested_workers():
+    """num_workers is passed on (catches a run that always loads in the main process)."""
+    dataset = ImageArrayDataset(np.zeros((4, 2, 2), np.uint8), np.arange(4), np.zeros(4, np.float32),
+                                0.0, 1.0)
+    assert make_loader(dataset, 2, 1).num_workers == 1
+    assert make_loader(dataset, 2, 0, shuffle_seed=1).num_workers == 0

@@ -25,13 +25,14 @@ def split_column(rows: pd.DataFrame, splits: Mapping[str, Any], given: bool = Fa
     """
     if given:
         check_given_splits(rows["patient_id"], rows["split"], where)
-        missing = [name for name in SPLIT_NAMES if not (rows["split"] == name).any()]
+        values = rows["split"].astype(str).str.strip()  # as checked: 'train ' is 'train'
+        missing = [name for name in SPLIT_NAMES if not (values == name).any()]
         if missing:
             raise FrugalmedError(
                 f"{where}: no sample left in split(s) {missing} of the given split column "
                 "(after rejects); training needs train, val and test"
             )
-        return rows["split"].astype(str)
+        return values
     fractions = {name: float(splits[name]) for name in SPLIT_NAMES}
     sites = rows["site_id"] if "site_id" in rows.columns and rows["site_id"].notna().any() else None
     return assign_patient_splits(rows["patient_id"], rows["label"], fractions,
