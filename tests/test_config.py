@@ -114,8 +114,9 @@ def test_paper_dag_builds_full_grid(repo, snakemake_exe, tmp_path):
                       str(repo / "config/paper.yaml"))
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
-    # 2 datasets x 5 models x 5 settings x 3 seeds + RSNA downsampling at scales 2,4,8 (3 settings x 3 seeds)
-    expected_runs = 2 * 5 * 5 * 3 + 3 * 3 * 3
+    # 2 datasets x 5 models x 5 settings x 3 seeds + RSNA downsampling at scales 2,4,8 (3 settings
+    # x 3 seeds) + the rater-rule sensitivity analysis on lidc_r3 (2 models x 5 settings x 3 seeds)
+    expected_runs = 2 * 5 * 5 * 3 + 3 * 3 * 3 + 2 * 5 * 3
     counts = {line.split()[0]: line.split()[1] for line in out.splitlines() if len(line.split()) == 2}
     assert counts.get("train") == str(expected_runs), out[-3000:]
 
