@@ -87,8 +87,8 @@ def _stratified_by_group(
     """Split patients within every label x group stratum, then repair what rounding broke.
 
     A patient's group is the commonest among its samples (missing values form their own
-    group); groups of fewer than MIN_SITE_PATIENTS patients are pooled into one. Rounding each small stratum separately can (1) leave a group out of a split and
-    (2) let the overall counts drift from the fractions, so two repairs follow, each moving a
+    group); groups of fewer than MIN_SITE_PATIENTS patients are pooled into one. Rounding
+    each small stratum separately can (1) leave a group out of a split and (2) let the overall counts drift from the fractions, so two repairs follow, each moving a
     whole patient: every group with at least one patient per split appears in every split,
     then patients move from over- to under-filled splits (taken from the stratum most
     over-represented there, never emptying a group from a split) until the split sizes are the
@@ -164,15 +164,14 @@ def _rebalance(split_of: dict[str, str], stratum_of: Mapping[str, tuple],
         source, sink = over[0], under[0]
         cells: dict[tuple, list[str]] = {}
         group_cells: dict[str, int] = {}
-        for patient, split in split_of.items():
-            if split == source:
-                cells.setdefault(stratum_of[patient], []).append(patient)
-                group_cells[stratum_of[patient][0]] = group_cells.get(stratum_of[patient][0], 0) + 1
-
         in_sink_of: dict[tuple, int] = {}
         for patient, split in split_of.items():
-            if split == sink:
-                in_sink_of[stratum_of[patient]] = in_sink_of.get(stratum_of[patient], 0) + 1
+            key = stratum_of[patient]
+            if split == source:
+                cells.setdefault(key, []).append(patient)
+                group_cells[key[0]] = group_cells.get(key[0], 0) + 1
+            elif split == sink:
+                in_sink_of[key] = in_sink_of.get(key, 0) + 1
 
         def excess(key: tuple) -> float:
             in_sink = in_sink_of.get(key, 0)

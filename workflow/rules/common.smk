@@ -15,20 +15,20 @@ DOWNSAMPLING_MODELS = sorted({run.model for run in RUNS if run.scale != 1})
 WEIGHTS_DIR = config["train"]["weights_dir"].rstrip("/")
 
 
+def alternatives(names):
+    """A wildcard regex matching exactly these names (nothing, when there are none)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
 wildcard_constraints:
-    dataset="|".join(re.escape(name) for name in config["datasets"]),
+    dataset=alternatives(config["datasets"]),
     arch=r"[A-Za-z0-9_.\-]+",
     scale=r"\d+",
     seed=r"\d+",
     # configured names only: a path of an unknown model or setting gets Snakemake's "no rule
     # to produce" message instead of a KeyError from inside an input function
-    model="|".join(re.escape(name) for name in config["models"]),
-    setting="|".join(re.escape(name) for name in frugalmed.config.SETTINGS),
-
-
-def alternatives(names):
-    """A wildcard regex matching exactly these names (nothing, when there are none)."""
-    return "|".join(re.escape(name) for name in names) or "(?!)"
+    model=alternatives(config["models"]),
+    setting=alternatives(frugalmed.config.SETTINGS),
 
 
 def train_gpus():
