@@ -10,12 +10,13 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
-from pydicom.uid import JPEG2000Lossless, JPEGLosslessSV1
+from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLosslessSV1
 
 from frugalmed.rsna.decode import (
     RejectedImage,
     decode_mammogram,
     display_lut,
+    read_dataset,
     reduction_level,
 )
 from frugalmed.rsna.resize import standardise
@@ -217,3 +218,59 @@ def test_a_voi_lut_beats_a_window_and_a_constant_lut_is_refused(tmp_path):
     item.LUTData = [7] * n
     with pytest.raises(RejectedImage, match="one grey level"):
         display_lut(ds)
+
+
+# --- found by the mutation pass of rsna_decode (docs/testing.md) -----------------------------
+
+
+def test_decoded_says_which_path_and_decoder_gave_the_pixels(tmp_path):
+    """The preprocessing log and selection.json report how each image was decoded; the default
+    is the reduced JPEG 2000 decode. Bug caught: reduced decoding off by default, taken for
+    r = 0 or for other syntaxes, or its decoder, photometric or syntax misreported."""
+    j2k, _ = synthetic_file(tmp_path, "j2k", "MONOCHROME1", JPEG2000Lossless)
+    reduced = decode_mammogram(j2k, 24)  # 96 x 80 -> r = 1 (48 x 40)
+    assert reduced.reduction == 1 and reduced.reduced_decode
+    assert reduced.decoder.startswith(("pillow reduce=1", "glymur"))
+    assert (reduced.photometric, reduced.transfer_syntax) == ("MONOCHROME1", str(JPEG2000Lossless))
+    full = decode_mammogram(j2k, 24, reduce=False)
+    assert not full.reduced_decode and full.decoder == "pydicom + 5/3 x1"
+    assert (full.photometric, full.transfer_syntax) == ("MONOCHROME1", str(JPEG2000Lossless))
+    assert full.image.shape == reduced.image.shape == (48, 40)
+    same_size = decode_mammogram(j2k, 80)  # r = 0: nothing to reduce
+    assert same_size.reduction == 0 and not same_size.reduced_decode and same_size.decoder == "pydicom"
+    sv1, _ = synthetic_file(tmp_path, "sv1", "MONOCHROME2", JPEGLosslessSV1)
+    lossless = decode_mammogram(sv1, 24)
+    assert not lossless.reduced_decode and lossless.decoder == "dicomsdl + 5/3 x1"
+    assert lossless.transfer_syntax == str(JPEGLosslessSV1) and lossless.photometric == "MONOCHROME2"
+    assert decode_mammogram(sv1, 80).decoder == "dicomsdl"
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda ds: setattr(ds, "PhotometricInterpretation", "RGB"), "not a greyscale image"),
+    (lambda ds: delattr(ds, "PhotometricInterpretation"), "not a greyscale image"),
+    (lambda ds: setattr(ds, "NumberOfFrames", 2), "multi-frame image"),
+    (lambda ds: delattr(ds, "Rows"), "incomplete image header"),
+    (lambda ds: delattr(ds, "BitsStored"), "incomplete image header"),
+    (lambda ds: delattr(ds.file_meta, "TransferSyntaxUID"), "unreadable DICOM file"),
+])
+def test_headers_that_cannot_give_one_greyscale_image_are_rejected(tmp_path, change, reason):
+    """Bug caught: an RGB, multi-frame or header-less file decoded as a mammogram (or a crash
+    instead of a reject the selection report can count)."""
+    path, _ = synthetic_file(tmp_path, "base", "MONOCHROME2", ExplicitVRLittleEndian)
+    ds = pydicom.dcmread(path)
+    change(ds)
+    ds.save_as(tmp_path / "bad.dcm", enforce_file_format=False)
+    with pytest.raises(RejectedImage) as err:
+        read_dataset(tmp_path / "bad.dcm")
+    assert err.value.reason == reason
+
+
+@pytest.mark.parametrize("frames", [None, 1, "1", 0])
+def test_a_single_frame_header_is_accepted(tmp_path, frames):
+    """NumberOfFrames absent, 1, or 0 (no count given) all mean one frame."""
+    path, _ = synthetic_file(tmp_path, "one", "MONOCHROME2", ExplicitVRLittleEndian)
+    ds = pydicom.dcmread(path)
+    if frames is not None:
+        ds.NumberOfFrames = frames
+    ds.save_as(tmp_path / "one_frame.dcm")
+    assert read_dataset(tmp_path / "one_frame.dcm").Rows == 96

@@ -155,3 +155,146 @@ def test_progress_message_reports_rate_and_eta(monkeypatch):
     progress.step(60)                                  # t = 30: logs
     assert lines == ["epoch 2/9: step 20/100, 16.0 images/s, epoch ETA 40 s",
                      "epoch 2/9: step 60/100, 16.0 images/s, epoch ETA 20 s"]
+
+
+# --- found by the mutation pass of train_settings (docs/testing.md) -------------------------
+
+
+def test_accuracy_counts_a_probability_of_one_half_or_more_as_positive_by_default():
+    """Bug caught: another default threshold (every prediction negative: the accuracy becomes
+    the share of negatives, which the test above happens to equal)."""
+    assert accuracy(np.array([1.0, 1.0, 0.0]), np.array([0.6, 0.9, 0.2])) == pytest.approx(1.0)
+    assert accuracy(np.array([1.0, 0.0]), np.array([0.5, 0.49])) == pytest.approx(1.0)
+
+
+def _clock(monkeypatch, times):
+    ticks = iter(times)
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: next(ticks))
+
+
+def test_progress_times_from_the_epoch_start_and_logs_once_every_interval(monkeypatch):
+    """The host clock does not start at zero; a line is due when exactly `every_s` has passed;
+    a rate of zero steps gives no ETA instead of a crash; a slow epoch (under one step a
+    second) still gets its ETA. Bug caught: rate from the clock's absolute value, a line
+    skipped at exactly the interval, a division by a zero rate."""
+    _clock(monkeypatch, [100.0, 105.0, 110.0, 140.0])
+    lines = []
+    progress = Progress(every_s=5.0, log=lines.append)
+    progress.start(total_steps=10, batch_size=4)   # t = 100
+    progress.step(0)                                # t = 105: due, nothing done yet
+    progress.step(5)                                # t = 110: due (exactly 5 s later)
+    progress.step(6)                                # t = 140
+    assert lines == ["step 0/10, 0.0 images/s, epoch ETA nan s",
+                     "step 5/10, 2.0 images/s, epoch ETA 10 s",
+                     "step 6/10, 0.6 images/s, epoch ETA 27 s"]
+
+
+def test_progress_intervals_below_one_second_and_switched_off(monkeypatch):
+    """every_s = 0.5 logs after half a second (with the rate of that half second); every_s <= 0
+    or no log function logs nothing. Bug caught: sub-second intervals treated as off, or
+    `every_s: 0` (off, per the config) logging every step."""
+    _clock(monkeypatch, [0.0, 0.5])
+    lines = []
+    progress = Progress(every_s=0.5, log=lines.append)
+    progress.start(total_steps=4, batch_size=2)
+    progress.step(1)
+    assert lines == ["step 1/4, 4.0 images/s, epoch ETA 2 s"]
+    _clock(monkeypatch, [0.0, 10.0] * 3)
+    silent = []
+    for off in (Progress(every_s=0.0, log=silent.append), Progress(every_s=-1.0, log=silent.append),
+                Progress(every_s=1.0, log=None)):
+        off.start(total_steps=4, batch_size=2)
+        off.step(1)
+    assert silent == []
+
+
+def test_the_epoch_reports_its_steps_and_batch_size_to_progress(monkeypatch):
+    """Bug caught: the progress line counting steps from 0 or 2, or the wrong total or batch."""
+    _clock(monkeypatch, [0.0, 1.0, 2.0, 3.0])
+    lines = []
+    model = Constant()
+    train_epoch(model, _loader([0.0] * 5, [0] * 5, 3), torch.optim.SGD(model.parameters(), lr=0.0),
+                CPU, progress=Progress(every_s=1.0, log=lines.append))
+    assert lines == ["step 1/2, 3.0 images/s, epoch ETA 1 s", "step 2/2, 3.0 images/s, epoch ETA 0 s"]
+
+
+def test_a_non_finite_loss_is_read_once_per_check_interval_and_stops_the_epoch(monkeypatch):
+    """The loss is read on the host once every NAN_CHECK_EVERY steps and at the end (no
+    per-step sync on a GPU), and a non-finite loss stops the epoch at the next check.
+
+    Bug caught: a check every step (stalls CUDA's queue), no check before the epoch ends
+    (a NaN at step 3 of a long epoch trains every remaining step on NaN weights).
+    """
+    monkeypatch.setattr(loop, "NAN_CHECK_EVERY", 4)
+    reads = []
+    real = loop._raise_if_diverged
+    monkeypatch.setattr(loop, "_raise_if_diverged", lambda bad: (reads.append(1), real(bad)))
+    model = Constant()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    train_epoch(model, _loader([0.0] * 10, [0] * 10, 1), optimizer, CPU)
+    assert len(reads) == 3  # after steps 4 and 8, and at the end
+    steps = []
+
+    def nan_at_1(step, loss):
+        steps.append(step)
+        return loss * float("nan") if step == 1 else loss
+    with pytest.raises(Diverged, match="first at step 1 "):
+        train_epoch(model, _loader([0.0] * 10, [0] * 10, 1), optimizer, CPU, loss_hook=nan_at_1)
+    assert steps == [0, 1, 2, 3]
+
+
+def test_epoch_loss_is_accumulated_in_double_precision():
+    """Bug caught: a float32 running sum, whose rounding over many steps moves the reported loss
+    (and the loss curve in figures/curves_*) off the true mean."""
+    rng = np.random.default_rng(0)
+    values = rng.normal(0, 3, size=300).tolist()
+    model = Constant()
+    losses = []
+
+    def record(step, loss):
+        losses.append(float(loss.detach()))
+        return loss
+    mean = train_epoch(model, _loader(values, [1] * 300, 1), torch.optim.SGD(model.parameters(), lr=0.0),
+                       CPU, loss_hook=record)
+    assert mean == pytest.approx(math.fsum(losses) / len(losses), rel=1e-13)
+
+
+def test_a_one_sample_epoch_reports_that_sample_loss():
+    model = Constant()
+    loss = train_epoch(model, _loader([2.0], [1], 4), torch.optim.SGD(model.parameters(), lr=0.0), CPU)
+    assert loss == pytest.approx(_bce([2.0], [1]), rel=1e-6)
+
+
+def test_a_grad_scaler_scales_the_loss_and_unscales_before_the_step():
+    """The AMP path on CUDA, run here with torch's CPU GradScaler: the backward pass sees the
+    scaled loss and the optimizer the unscaled gradient. Bug caught: the scaler bypassed, so
+    fp16 gradients underflow on a GPU, or an optimizer step on scaled gradients."""
+    scaler = torch.amp.GradScaler("cpu", init_scale=4.0)
+    precision = Precision(torch.device("cpu"), torch.float32, None, scaler)
+    model = Constant()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    grads = []
+    model.bias.register_hook(lambda g: grads.append(float(g)))
+    train_epoch(model, _loader([0.0] * 5, [0] * 5, 2), optimizer, precision,
+                loss_hook=lambda step, loss: loss * 0 + model.bias.sum())
+    assert grads == [4.0, 4.0, 4.0]  # d(scale x loss)/d bias
+    assert model.bias.item() == pytest.approx(-1.5)  # three unscaled steps of -0.5
+
+
+def test_gradients_are_freed_before_each_forward_pass():
+    """zero_grad(set_to_none=True): the previous step's gradients do not stay allocated through
+    the next forward pass, which would add a model's worth of memory to the measured peak."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(1, 1))
+    held = []
+    model.register_forward_pre_hook(lambda m, args: held.append(model[1].weight.grad is not None))
+    train_epoch(model, _loader([1.0, 2.0, 3.0], [0, 1, 0], 1), torch.optim.SGD(model.parameters(), lr=0.1), CPU)
+    assert held == [False, False, False]
+
+
+def test_cuda_precision_makes_a_cuda_scaler_with_the_options_given(monkeypatch):
+    """Bug caught: the scaler options (benchmarks/gpu_check.py's short growth interval) dropped,
+    or a scaler for another device."""
+    made = []
+    monkeypatch.setattr(loop.torch.amp, "GradScaler", lambda *args, **kwargs: made.append((args, kwargs)))
+    Precision.for_setting(get_setting("amp"), torch.device("cuda", 0), scaler_options={"growth_interval": 7})
+    assert made == [(("cuda",), {"growth_interval": 7})]

@@ -187,8 +187,8 @@ def test_each_setting_gets_its_optimizer_and_it_keeps_8bit_state(name):
     setting = get_setting(name)
     assert (setting.optimizer == "adam8bit") == (name in EIGHT_BIT)
     layer = nn.Linear(128, 64)  # 8192 weights: above bitsandbytes' min_8bit_size
-    optimizer = make_optimizer(setting, layer.parameters(), lr=1e-3)
-    assert optimizer.param_groups[0]["lr"] == 1e-3
+    optimizer = make_optimizer(setting, layer.parameters(), lr=2e-3)
+    assert optimizer.param_groups[0]["lr"] == 2e-3  # not the optimizers' default 1e-3
     before = layer.weight.detach().clone()
     layer(torch.randn(4, 128)).sum().backward()
     optimizer.step()
@@ -237,3 +237,135 @@ def test_no_gpu_requested_means_the_cpu(monkeypatch):
     assert choose_device(True) == torch.device("cuda", 0)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert choose_device(True) == torch.device("cpu")
+
+
+# --- what a run records: the epochs table and the metrics add up ----------------------------
+
+def test_the_epochs_table_and_the_metrics_add_up(tmp_path, data, monkeypatch, caplog):
+    """Each epoch's row, and the run's totals built from them. Bug caught: a time, energy or
+    CO2 figure of the run that is not the sum of its epochs' (or is one epoch's), an epoch
+    time that is not its training plus validation pass, time-to-best taken at another epoch,
+    a row key misspelt (its column empty), progress lines without their epoch."""
+    import time
+
+    caplog.set_level("INFO", logger="frugalmed.train.run")
+    script = [(0.6, 0.9), (0.8, 0.8), (0.7, 0.7)]
+    started = time.perf_counter()
+    metrics, epochs = _run(tmp_path, data, monkeypatch, script, patience=5, progress_every_s=1e-9)
+    wall = time.perf_counter() - started
+    assert list(epochs.columns) == list(run_module.EPOCH_COLUMNS)
+    assert epochs["epoch"].tolist() == [1, 2, 3] and epochs["session"].tolist() == [1, 1, 1]
+    assert epochs["diverged"].tolist() == [False] * 3 and epochs["train_loss"].notna().all()
+    times = epochs[["epoch_time_s", "train_pass_s", "val_pass_s", "cpu_time_s"]]
+    assert (times > 0).all().all()
+    assert np.allclose(epochs["epoch_time_s"], epochs["train_pass_s"] + epochs["val_pass_s"])
+    assert metrics["train_time_s"] == pytest.approx(epochs["epoch_time_s"].sum())
+    assert metrics["train_cpu_time_s"] == pytest.approx(epochs["cpu_time_s"].sum())
+    assert metrics["time_to_best_s"] == pytest.approx(epochs["epoch_time_s"].iloc[:2].sum())
+    assert metrics["energy_kwh"] > 0
+    assert epochs[["energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram",
+                   "emissions_kg_co2eq"]].notna().all().all()
+    for column in ("energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram",
+                   "emissions_kg_co2eq"):
+        assert metrics[column] == pytest.approx(epochs[column].sum(), rel=1e-9, abs=1e-18), column
+    assert epochs["cpu_other_share"].notna().all() and metrics["host_load"]["cpu_other_share"] is not None
+    assert all(metrics["state_bytes"][part] > 0 for part in ("params", "grads", "optimizer"))
+    assert metrics["peak_memory_gb"] > 0
+    inference = metrics["inference"]
+    assert inference["n_images"] == metrics["data"]["test"]["n"] and inference["batch_size"] == 16
+    assert 0 < inference["time_s"] < wall
+    assert inference["latency_ms_per_image"] == pytest.approx(1000 * inference["time_s"] / inference["n_images"])
+    assert inference["energy_kwh"] > 0 and inference["emissions_kg_co2eq"] > 0
+    progress = [r.getMessage() for r in caplog.records if ": step " in r.getMessage()]
+    assert progress and all(m.startswith(f"epoch {m[6]}/3: step ") for m in progress)
+    assert {m[6] for m in progress} == {"1", "2", "3"}
+
+
+def test_a_diverged_epoch_ends_the_run_and_is_never_the_best(tmp_path, data):
+    """A NaN loss in epoch 2: the run stops there, flagged; epoch 1's weights are tested.
+    Bug caught: training on after the NaN, or the diverged epoch selected as the best."""
+    def nan_in_epoch_2(step, loss, calls=[0]):
+        calls[0] += 1
+        return loss * float("nan") if calls[0] > 3 else loss
+    spec = make_spec(tmp_path, data, "baseline", epochs=4, patience=5)
+    metrics = train_run(spec, run_module.Hooks(loss=nan_in_epoch_2))
+    epochs = pd.read_csv(spec.epochs_path)
+    assert metrics["stop_reason"] == "diverged" and metrics["epochs_run"] == 2
+    assert epochs["diverged"].tolist() == [False, True] and epochs["is_best"].tolist() == [True, False]
+    assert metrics["best_epoch"] == 1 and metrics["test_auc"] is not None
+
+
+def test_a_run_whose_first_epoch_diverges_has_no_test_metrics(tmp_path, data):
+    """No epoch finished with finite losses, so there are no weights to test: every test figure
+    is null (not a number from untrained or NaN weights)."""
+    spec = make_spec(tmp_path, data, "baseline", epochs=3, patience=5)
+    metrics = train_run(spec, run_module.Hooks(loss=lambda step, loss: loss * float("nan")))
+    assert metrics["stop_reason"] == "diverged" and metrics["best_epoch"] is None
+    for key in ("test_auc", "test_accuracy", "test_loss", "inference"):
+        assert metrics[key] is None, key
+
+
+def test_without_an_energy_tracker_energy_is_null_not_zero(tmp_path, data, monkeypatch):
+    """codecarbon failing to start: the run trains and says energy is missing (null), in the
+    totals and in the test pass. Bug caught: a crash, or 0 kWh reported as a measurement."""
+    import codecarbon
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no RAPL, no TDP table")
+    monkeypatch.setattr(codecarbon, "OfflineEmissionsTracker", broken)
+    spec = make_spec(tmp_path, data, "baseline", epochs=2, patience=5)
+    metrics = train_run(spec)
+    assert metrics["energy_kwh"] is None and metrics["energy_source"] == "unavailable"
+    assert metrics["inference"]["energy_kwh"] is None and metrics["inference"]["emissions_kg_co2eq"] is None
+    assert metrics["test_auc"] is not None
+
+
+def test_training_batches_are_reshuffled_each_epoch_and_reproducible(tmp_path, data, monkeypatch):
+    """Each epoch draws a new order of the training images, from a generator seeded by the run's
+    seed and the epoch, so a rerun (or a resumed run) sees the same batches. Bug caught: no
+    shuffling (every epoch the same order), or an order that a rerun does not reproduce."""
+    real_build, real_epoch = run_module.build_model, run_module.train_epoch
+    orders: list[list[float]] = []
+    in_epoch = []
+
+    def recording_build(*args, **kwargs):
+        model = real_build(*args, **kwargs)
+
+        def record(module, inputs):
+            if in_epoch:  # the training passes only, not the activation-size probe
+                orders.append(inputs[0].flatten(1).sum(1).tolist())
+        model.register_forward_pre_hook(record)
+        return model
+
+    def flagged_epoch(*args, **kwargs):
+        in_epoch.append(True)
+        try:
+            return real_epoch(*args, **kwargs)
+        finally:
+            in_epoch.clear()
+    monkeypatch.setattr(run_module, "build_model", recording_build)
+    monkeypatch.setattr(run_module, "train_epoch", flagged_epoch)
+    train_run(make_spec(tmp_path, data, "baseline", name="a", epochs=2, patience=5))
+    first = list(orders)
+    orders.clear()
+    train_run(make_spec(tmp_path, data, "baseline", name="b", epochs=2, patience=5))
+    steps = len(first) // 2
+    epoch1, epoch2 = sum(first[:steps], []), sum(first[steps:], [])
+    assert sorted(epoch1) == pytest.approx(sorted(epoch2)) and epoch1 != epoch2
+    assert orders == first
+
+
+def test_with_a_grad_scaler_each_epoch_records_the_loss_scale(tmp_path, data, monkeypatch):
+    """On CUDA, amp's GradScaler adapts the loss scale; each epoch's row records it (the GPU
+    check reads it). Run here with torch's CPU GradScaler, growing every step."""
+    real = Precision.for_setting
+
+    def with_scaler(setting, device, options=None):
+        precision = real(setting, device, options)
+        precision.scaler = torch.amp.GradScaler("cpu", init_scale=16.0, growth_interval=1)
+        return precision
+    monkeypatch.setattr(run_module.Precision, "for_setting", staticmethod(with_scaler))
+    spec = make_spec(tmp_path, data, "baseline", epochs=2, patience=5)
+    train_run(spec)
+    scales = pd.read_csv(spec.epochs_path)["grad_scale"].tolist()
+    assert len(scales) == 2 and 16.0 < scales[0] < scales[1]

@@ -81,7 +81,7 @@ TARGETS: dict[str, Target] = {
     ),
     "rsna_decode": Target(
         files=("src/frugalmed/rsna/decode.py",),
-        tests=("tests/test_rsna_decode.py",),
+        tests=("tests/test_rsna_decode.py", "tests/test_rsna_j2k.py", "tests/test_rsna_dicomsdl.py"),
         functions=("frugalmed.rsna.decode.x_display_lut__*", "frugalmed.rsna.decode.x_apply_lut__*",
                    "frugalmed.rsna.decode.x_reduction_level__*", "frugalmed.rsna.decode.x_read_dataset__*",
                    "frugalmed.rsna.decode.x_decode_mammogram__*"),
@@ -95,7 +95,7 @@ TARGETS: dict[str, Target] = {
     "results_aggregate": Target(
         files=("src/frugalmed/results/aggregate.py", "src/frugalmed/results/summary.py",
                "src/frugalmed/results/pepr.py"),
-        tests=("tests/test_results.py",),
+        tests=("tests/test_results.py", "tests/test_results_aggregate_properties.py"),
         why="means over seeds, diverged runs excluded, % change vs baseline, PePR",
     ),
     "stats": Target(
@@ -106,7 +106,8 @@ TARGETS: dict[str, Target] = {
     ),
     "comparisons": Target(
         files=("src/frugalmed/results/comparisons.py", "src/frugalmed/results/predictions.py"),
-        tests=("tests/test_results_comparisons.py",),
+        tests=("tests/test_results_comparisons.py", "tests/test_results_verdicts.py",
+               "tests/test_results_comparisons_properties.py"),
         functions=("frugalmed.results.comparisons.x_score_runs__*",
                    "frugalmed.results.comparisons.x_compare__*",
                    "frugalmed.results.comparisons.x__by_seed__*",
@@ -118,9 +119,9 @@ TARGETS: dict[str, Target] = {
     ),
     "radar": Target(
         files=("src/frugalmed/results/radar.py",),
-        tests=("tests/test_results_figures.py",),
+        tests=("tests/test_radar_geometry.py", "tests/test_results_figures.py", "tests/test_results.py"),
         functions=("frugalmed.results.radar.x_nice_ticks__*", "frugalmed.results.radar.x_axis_ticks__*",
-                   "frugalmed.results.radar.x_radius_of__*", "frugalmed.results.radar.x__panel__*"),
+                   "frugalmed.results.radar.x_radius_of__*", "frugalmed.results.radar.x_panel_geometry__*"),
         why="orientation (outward = better), axis ranges, where each setting's vertex lies",
     ),
 }
@@ -186,7 +187,7 @@ def stage(name: str, target: Target, keep: bool) -> Path:
 
 
 def run_target(name: str, target: Target, jobs: int, keep: bool) -> dict:
-    missing = [p for p in (*target.files, *target.tests) if not (REPO / p).exists()]
+    missing = [p for p in (*target.files, *target.tests) if not (REPO / p.split("::")[0]).exists()]
     if missing:
         raise SystemExit(f"{name}: missing {missing}")
     where = stage(name, target, keep)

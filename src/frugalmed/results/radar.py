@@ -20,6 +20,7 @@ import math
 import os
 import textwrap
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -55,22 +56,20 @@ SCALES = ("AUC axis fixed from 0.5 (centre ring) to 1 (rim); energy, memory and 
           "patients resampled); resources: min–max over seeds.")
 
 
-def nice_ticks(low: float, high: float, n: int = N_TICKS, floor: float | None = None,
-               ceiling: float | None = None) -> np.ndarray:
-    """n evenly spaced round values covering [low, high] with a margin.
+def nice_ticks(low: float, high: float, n: int = N_TICKS, floor: float | None = None) -> np.ndarray:
+    """n evenly spaced round values covering [low, high] with a 15 % margin on each side.
 
-    The step is 1, 2, 2.5 or 5 x 10^k; `floor`/`ceiling` clip the range (0 for costs, 1 for AUC).
+    The step is the smallest of 1, 2, 2.5, 5, 10 or 20 x 10^k whose ticks, starting at a
+    multiple of the step, cover the padded range; `floor` clips the range (0 for costs).
     """
     span = high - low
     if not math.isfinite(span):
         raise ValueError(f"cannot scale an axis over [{low}, {high}]")
-    if span <= 1e-9 * max(abs(low), abs(high)):  # equal up to float noise (means of equal AUCs)
+    if span <= 1e-9 * max(abs(low), abs(high)):  # equal up to float noise
         span = abs(high) * 0.1 or 1e-6
     low, high = low - 0.15 * span, high + 0.15 * span
     if floor is not None:
         low = max(low, floor)
-    if ceiling is not None:
-        high = min(high, ceiling)
     raw = (high - low) / (n - 1)
     exponent = math.floor(math.log10(raw))
     for factor in (1, 2, 2.5, 5, 10, 20):
@@ -78,11 +77,9 @@ def nice_ticks(low: float, high: float, n: int = N_TICKS, floor: float | None = 
         start = math.floor(low / step) * step
         if floor is not None:
             start = max(start, floor)
-        if ceiling is not None and start + (n - 1) * step > ceiling:
-            start = max(ceiling - (n - 1) * step, floor if floor is not None else -math.inf)
         if start + (n - 1) * step >= high - 1e-12 * abs(high):
             return start + step * np.arange(n)
-    return np.linspace(low, high, n)
+    return np.linspace(low, high, n)  # only for n = 2, where no aligned pair may cover
 
 
 def tick_text(value: float, step: float) -> str:
@@ -121,6 +118,45 @@ def radius_of(ticks: np.ndarray, higher_is_better: bool):
     return radius
 
 
+@dataclass(frozen=True)
+class AxisScale:
+    ticks: np.ndarray
+    radius: Callable[[float], float]
+
+
+@dataclass(frozen=True)
+class PanelGeometry:
+    """Where everything of one panel lies, in radii (INNER = worst tick, 1 = best), per AXES."""
+
+    scales: dict[str, AxisScale | None]          # axis column -> scale; None: nothing measured
+    vertices: dict[str, list[float]]             # setting -> one radius per axis (NaN: none)
+    whiskers: dict[str, list[tuple[float, float] | None]]  # setting -> (low, high) radii per axis
+
+
+def panel_geometry(plotted: pd.DataFrame) -> PanelGeometry:
+    """The radii of one panel's settings (rows of the settings table with a usable seed).
+
+    Kept apart from the drawing so that what the figure says -- which setting lies further
+    out on which axis, and how far its whiskers reach -- is tested without reading pixels.
+    """
+    scales: dict[str, AxisScale | None] = {}
+    for axis in AXES:
+        if not np.isfinite(plotted[axis.column].to_numpy(dtype=float)).any():
+            scales[axis.column] = None
+            continue
+        ticks = axis_ticks(axis, plotted[[axis.column, axis.high]].to_numpy(dtype=float).ravel())
+        scales[axis.column] = AxisScale(ticks, radius_of(ticks, axis.higher_is_better))
+    vertices, whiskers = {}, {}
+    for _, row in plotted.iterrows():
+        vertex, spans = [], []
+        for axis in AXES:
+            scale = scales[axis.column]
+            value, lo, hi = (float(row[c]) for c in (axis.column, axis.low, axis.high))
+            vertex.append(scale.radius(value) if scale and math.isfinite(value) else np.nan)
+            spans.append((scale.radius(lo), scale.radius(hi))
+                         if scale and math.isfinite(lo) and math.isfinite(hi) else None)
+        vertices[row["setting"]], whiskers[row["setting"]] = vertex, spans
+    return PanelGeometry(scales, vertices, whiskers)
 
 
 def plot_radar(settings: pd.DataFrame, model: str, pdf_path: str | os.PathLike[str],
@@ -185,34 +221,27 @@ def _panel(ax, rows: pd.DataFrame, dataset: str, styles: dict[str, dict[str, str
     ax.tick_params(axis="x", pad=10)
     for label, angle in zip(ax.get_xticklabels(), angles):
         label.set_horizontalalignment("left" if math.sin(angle) > 0 else "right")
-    radii = {}
+    geometry = panel_geometry(plotted)
     for angle, axis in zip(angles, AXES):
-        values = plotted[[axis.column, axis.high]].to_numpy(dtype=float).ravel()
-        if not np.isfinite(plotted[axis.column].to_numpy(dtype=float)).any():
-            radii[axis.column] = None  # e.g. no energy tracker could run: say so, no vertex there
+        scale = geometry.scales[axis.column]
+        if scale is None:  # e.g. no energy tracker could run: say so, no vertex there
             ax.annotate("not measured", xy=(angle, 0.6), ha="center", va="center",
                         fontsize=8, color="#666666", style="italic")
-            continue
-        ticks = axis_ticks(axis, values)
-        radii[axis.column] = radius_of(ticks, axis.higher_is_better)
-        _label_ticks(ax, angle, ticks, radii[axis.column])
+        else:
+            _label_ticks(ax, angle, scale.ticks, scale.radius)
     n = max(len(plotted), 1)
-    for i, (_, row) in enumerate(plotted.iterrows()):
-        style = styles[row["setting"]]
-        r = [radii[a.column](row[a.column]) if radii[a.column] and math.isfinite(row[a.column])
-             else np.nan for a in AXES]
+    for i, setting in enumerate(plotted["setting"]):
+        style = styles[setting]
+        r = geometry.vertices[setting]
         line, = ax.plot(np.append(angles, angles[0]), np.append(r, r[0]), color=style["color"],
                         marker=style["marker"], linewidth=1.6, markersize=5)
-        line.set_gid(f"{dataset}:{row['setting']}")
+        line.set_gid(f"{dataset}:{setting}")
         ax.fill(angles, r, color=style["color"], alpha=0.04)
         offset = (i - (n - 1) / 2) * 0.035  # spread the whiskers of the settings sideways
-        for angle, axis in zip(angles, AXES):
-            scale = radii[axis.column]
-            lo, hi = row[axis.low], row[axis.high]
-            if scale is None or not (math.isfinite(lo) and math.isfinite(hi)):
-                continue
-            ax.plot([angle + offset] * 2, [scale(lo), scale(hi)], color=style["color"],
-                    linewidth=1.1, alpha=0.8, solid_capstyle="butt")
+        for angle, whisker in zip(angles, geometry.whiskers[setting]):
+            if whisker is not None:
+                ax.plot([angle + offset] * 2, list(whisker), color=style["color"],
+                        linewidth=1.1, alpha=0.8, solid_capstyle="butt")
     low_auc = plotted[plotted["auc_mean"] < AUC_RANGE[0]]
     title = dataset
     if len(low_auc):
