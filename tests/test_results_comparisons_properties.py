@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from results_fakes import manifest_test_rows, write_manifest, write_run
+from results_fakes import manifest_test_rows, write_manifest, write_predictions, write_run
 
 from frugalmed.results.comparisons import CI_METHOD, compare, score_runs
 from frugalmed.results.measures import add_measures
@@ -243,6 +243,9 @@ def test_unusable_probabilities_are_refused_unless_the_run_diverged(split_and_fi
     (lambda f: f.drop(columns="label"), r"lacks column\(s\) \['label'\]"),
     (lambda f: f.assign(label=["yes"] + f["label"].tolist()[1:]), "label differs"),
     (lambda f: f.assign(patient_id=[p.lstrip("0") for p in f["patient_id"]]), "patient_id differs"),
+    # the same checks when the rows come in another order
+    (lambda f: f.assign(label=["yes"] + f["label"].tolist()[1:]).iloc[::-1], "label differs"),
+    (lambda f: f.assign(prob=[float("nan")] + f["prob"].tolist()[1:]).iloc[::-1], "'prob' must be finite"),
 ])
 def test_a_file_that_is_not_the_test_split_is_refused_naming_it(split_and_file, change, message):
     split, predictions, path = split_and_file
@@ -273,3 +276,92 @@ def test_a_manifest_label_that_is_not_0_or_1_is_refused(tmp_path):
     frame.to_csv(manifest, index=False)
     with pytest.raises(PredictionsError, match="test labels must be 0 or 1"):
         load_test_split(manifest)
+
+
+def test_a_lone_setting_without_baseline_is_not_compared_and_still_summarised(tmp_path):
+    """One amp run, no baseline: its verdict says why there is no comparison, and the settings
+    table still has its row (one run); a setting whose runs all diverged has NaN numbers.
+    Bug caught: a crash on a group without baseline or of a single run."""
+    manifest = write_manifest(tmp_path, "rsna")
+    test = manifest_test_rows(manifest)
+    paths = [write_run(tmp_path, "rsna", 1, "m", "amp", 1, test)]
+    summary = _summary(paths)
+    comparisons, settings = compare(summary, score_runs(summary, load_test_split(manifest), STUDY), STUDY)
+    assert comparisons["verdict"].tolist() == [
+        "not compared: no baseline run of this model and scale is configured"]
+    assert settings["n_runs"].tolist() == [1] and settings["seeds"].tolist() == ["1"]
+    lone = tmp_path / "lone"
+    paths = [write_run(lone, "rsna", 1, "m", "amp", 1, test, diverged=True, test_auc=None)]
+    summary = _summary(paths)
+    _, settings = compare(summary, score_runs(summary, load_test_split(manifest), STUDY), STUDY)
+    for column in ("auc_mean", "auc_ci_low", "auc_ci_high"):
+        assert isinstance(settings[column].iloc[0], float) and math.isnan(settings[column].iloc[0])
+
+
+def test_a_zero_baseline_cost_gives_no_ratio(tmp_path):
+    """A baseline energy of 0 (a tracker that measured nothing) cannot be divided by."""
+    manifest = write_manifest(tmp_path, "rsna")
+    test = manifest_test_rows(manifest)
+    paths = [write_run(tmp_path, "rsna", 1, "m", "baseline", 1, test, energy_kwh=0.0),
+             write_run(tmp_path, "rsna", 1, "m", "amp", 1, test, energy_kwh=0.01)]
+    summary = _summary(paths)
+    comparisons, _ = compare(summary, score_runs(summary, load_test_split(manifest), STUDY), STUDY)
+    assert math.isnan(comparisons["energy_ratio"].iloc[0])
+
+
+def test_tables_do_not_depend_on_the_order_of_the_runs(runs, tmp_path):
+    """The same runs listed in another order (index relabelled) give the same numbers; groups
+    come out sorted by dataset, model and scale. Bug caught: seeds matched to bootstrap draws by
+    their position in the summary, or rows in the order the files were read."""
+    summary, scores, manifest = runs
+    comparisons, settings = compare(summary, scores, STUDY)
+    other = tmp_path / "other"
+    test = manifest_test_rows(manifest)
+    extra = [write_run(other, "rsna", 1, "a", s, 1, test) for s in ("baseline", "amp")]
+    shuffled = pd.concat([summary.iloc[::-1], _summary(extra)]).reset_index(drop=True)
+    scores2 = score_runs(shuffled, load_test_split(manifest), STUDY)
+    comparisons2, settings2 = compare(shuffled, scores2, STUDY)
+    assert comparisons2["model"].tolist() == ["a", "m", "m"]
+    assert settings2["model"].tolist()[0] == "a"
+    pd.testing.assert_frame_equal(comparisons2.iloc[1:].reset_index(drop=True), comparisons,
+                                  check_dtype=False)
+    pd.testing.assert_frame_equal(settings2[settings2["model"] == "m"].reset_index(drop=True), settings,
+                                  check_dtype=False)
+
+
+def test_probabilities_are_required_of_finished_runs_only(tmp_path):
+    """A diverged run's predictions.csv may hold NaN (its numbers are never used, its rows are
+    still checked); a finished run's may not."""
+    manifest = write_manifest(tmp_path, "rsna")
+    test = manifest_test_rows(manifest)
+    nan = np.full(len(test), np.nan)
+    paths = [write_run(tmp_path, "rsna", 1, "m", "baseline", 1, test),
+             write_run(tmp_path, "rsna", 1, "m", "amp", 1, test, diverged=True, test_auc=None)]
+    write_predictions(tmp_path, "rsna", 1, "m", "amp", 1, test, nan)
+    scores = score_runs(_summary(paths), load_test_split(manifest), STUDY)
+    assert len(scores.point) == 1
+    bad = tmp_path / "bad"
+    paths = [write_run(bad, "rsna", 1, "m", "baseline", 1, test)]
+    write_predictions(bad, "rsna", 1, "m", "baseline", 1, test, nan)
+    with pytest.raises(PredictionsError, match="'prob' must be finite"):
+        score_runs(_summary(paths), load_test_split(manifest), STUDY)
+
+
+def test_one_class_resamples_of_a_small_split_are_counted(tmp_path):
+    """Four test patients, one of them positive: many patient resamples miss the positive (their
+    AUC is undefined); the share is counted independently, resample by resample."""
+    manifest = write_manifest(tmp_path, "rsna", n_patients=8, seed=2)
+    frame = pd.read_csv(manifest, dtype={"patient_id": str})
+    test_patients = sorted(frame.loc[frame["split"] == "test", "patient_id"].unique())
+    frame.loc[frame["split"] == "test", "label"] = (
+        frame.loc[frame["split"] == "test", "patient_id"] == test_patients[0]).astype(int)
+    frame.to_csv(manifest, index=False)
+    test = manifest_test_rows(manifest)
+    paths = [write_run(tmp_path, "rsna", 1, "m", "baseline", 1, test)]
+    split = load_test_split(manifest)
+    scores = score_runs(_summary(paths), split, STUDY)
+    counts = patient_counts(split.n_patients, STUDY.bootstrap, STUDY.bootstrap_seed)
+    one_class = sum(len({int(l) for l, p in zip(split.labels, split.patient_index) if w[p] > 0}) < 2
+                    for w in counts)
+    assert 0 < one_class < STUDY.bootstrap
+    assert scores.undefined_share == pytest.approx(one_class / STUDY.bootstrap)

@@ -233,7 +233,7 @@ def test_decoded_says_which_path_and_decoder_gave_the_pixels(tmp_path):
     assert reduced.decoder.startswith(("pillow reduce=1", "glymur"))
     assert (reduced.photometric, reduced.transfer_syntax) == ("MONOCHROME1", str(JPEG2000Lossless))
     full = decode_mammogram(j2k, 24, reduce=False)
-    assert not full.reduced_decode and full.decoder == "pydicom + 5/3 x1"
+    assert full.reduced_decode is False and full.decoder == "pydicom + 5/3 x1"
     assert (full.photometric, full.transfer_syntax) == ("MONOCHROME1", str(JPEG2000Lossless))
     assert full.image.shape == reduced.image.shape == (48, 40)
     same_size = decode_mammogram(j2k, 80)  # r = 0: nothing to reduce
@@ -274,3 +274,38 @@ def test_a_single_frame_header_is_accepted(tmp_path, frames):
         ds.NumberOfFrames = frames
     ds.save_as(tmp_path / "one_frame.dcm")
     assert read_dataset(tmp_path / "one_frame.dcm").Rows == 96
+
+
+def test_signed_jpeg2000_decodes_alike_reduced_and_in_full(tmp_path):
+    """Signed stored values (PixelRepresentation 1, negative values present) through the reduced
+    JPEG 2000 path: the LUT is indexed from the lowest stored value, as in the full decode.
+    Bug caught: the reduced path indexing the LUT from 0 (negative values clipped to black)."""
+    rng = np.random.default_rng(0)
+    stored = np.rint(100 + rng.random((96, 80)) * 3000).astype(np.uint16)
+    header = MammoHeader("1", "s", "1.2.3", "L", "CC", 50.0, 12, "MONOCHROME2",
+                         windows=[(0.0, 3000.0)], voi_function="LINEAR")
+    ds = build_dataset(header, stored, 0)
+    signed = (stored.astype(np.int32) - 1500).astype(np.int16)
+    assert signed.min() < 0
+    ds.PixelRepresentation = 1
+    ds.PixelData = signed.tobytes()
+    ds.compress(JPEG2000Lossless, signed)
+    ds.save_as(tmp_path / "signed.dcm", enforce_file_format=True)
+    reduced = decode_mammogram(tmp_path / "signed.dcm", 24)
+    full = decode_mammogram(tmp_path / "signed.dcm", 24, reduce=False)
+    assert reduced.reduced_decode and not full.reduced_decode
+    assert np.abs(reduced.image - full.image).max() < 2e-3
+
+
+def test_a_failing_reduced_decode_falls_back_to_the_full_decode(tmp_path, monkeypatch, caplog):
+    """Any error of the reduced JPEG 2000 path costs speed, never the image."""
+    from frugalmed.rsna import decode as decode_module
+
+    j2k_file, _ = synthetic_file(tmp_path, "j2k", "MONOCHROME2", JPEG2000Lossless)
+
+    def broken(ds, r):
+        raise RuntimeError("codestream says no")
+    monkeypatch.setattr(decode_module, "_j2k_reduced", broken)
+    got = decode_mammogram(j2k_file, 24)
+    assert got.reduced_decode is False and got.decoder == "pydicom + 5/3 x1"
+    assert "reduced JPEG 2000 decode failed" in caplog.text

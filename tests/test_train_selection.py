@@ -369,3 +369,44 @@ def test_with_a_grad_scaler_each_epoch_records_the_loss_scale(tmp_path, data, mo
     train_run(spec)
     scales = pd.read_csv(spec.epochs_path)["grad_scale"].tolist()
     assert len(scales) == 2 and 16.0 < scales[0] < scales[1]
+
+
+def test_a_resumed_run_reports_peak_memory_and_host_load_over_all_its_sessions(tmp_path, data, monkeypatch):
+    """Killed after epoch 1 and run again, the run resumes from its checkpoint (2 sessions) and
+    its peak memory and host load cover both sessions, not only the last one. Memory and load
+    are scripted: session 1 peaks at 2 GB with half the host's CPU busy elsewhere, session 2
+    at 1 GB on an idle host. Bug caught: the checkpoint losing the peak, the load accumulators
+    or its fingerprint (the second call would then start afresh)."""
+    sessions = {"n": 0}
+
+    class ScriptedMemory(run_module.PeakMemory):
+        def __init__(self, device):
+            super().__init__(device)
+            sessions["n"] += 1
+            self.session = sessions["n"]
+
+        def read(self):
+            return {**super().read(), "peak_memory_gb": 2.0 if self.session == 1 else 1.0}
+
+    class ScriptedLoad(run_module.HostLoad):
+        def begin(self):
+            pass
+
+        def end(self):
+            busy = 5.0 if sessions["n"] == 1 else 0.0
+            self.cpu_busy_other_s += busy
+            self.cpu_capacity_s += 10.0
+            return busy / 10.0
+    monkeypatch.setattr(run_module, "PeakMemory", ScriptedMemory)
+    monkeypatch.setattr(run_module, "HostLoad", ScriptedLoad)
+    spec = make_spec(tmp_path, data, "baseline", epochs=3, patience=5)
+
+    def kill_after_1(epoch):
+        if epoch == 1:
+            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError, match="killed"):
+        train_run(spec, run_module.Hooks(after_epoch=kill_after_1))
+    metrics = train_run(spec)
+    assert metrics["sessions"] == 2 and metrics["epochs_run"] == 3
+    assert metrics["peak_memory_gb"] == 2.0
+    assert metrics["host_load"]["cpu_other_share"] == pytest.approx(5.0 / 30.0)

@@ -81,7 +81,13 @@ TARGETS: dict[str, Target] = {
     ),
     "rsna_decode": Target(
         files=("src/frugalmed/rsna/decode.py",),
-        tests=("tests/test_rsna_decode.py", "tests/test_rsna_j2k.py", "tests/test_rsna_dicomsdl.py"),
+        # test_rsna_j2k.py's decode tests (its selection test builds a whole cohort: not here)
+        tests=("tests/test_rsna_decode.py", "tests/test_rsna_dicomsdl.py",
+               *(f"tests/test_rsna_j2k.py::{t}" for t in (
+                   "test_reduced_shape_is_openjpegs_ceil", "test_pillow_full_resolution_equals_pydicom",
+                   "test_without_any_openjpeg_binding_jpeg2000_falls_back_to_full_decoding",
+                   "test_a_pillow_failure_falls_back", "test_header_mismatch_is_left_to_pydicom",
+                   "test_reduction_beyond_the_codestream_levels_continues_with_the_53_lowpass"))),
         functions=("frugalmed.rsna.decode.x_display_lut__*", "frugalmed.rsna.decode.x_apply_lut__*",
                    "frugalmed.rsna.decode.x_reduction_level__*", "frugalmed.rsna.decode.x_read_dataset__*",
                    "frugalmed.rsna.decode.x_decode_mammogram__*"),

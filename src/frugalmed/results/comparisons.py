@@ -171,7 +171,6 @@ def _compare_one(base: pd.DataFrame | None, other: pd.DataFrame, scores: RunScor
         ratio = geometric_mean_ratio(np.array(ratios))
         row[f"{name}_ratio"], row[f"{name}_ratio_ci_low"], row[f"{name}_ratio_ci_high"] = (
             ratio.estimate, ratio.low, ratio.high)
-        row[f"_{name}_n"] = len(ratios)
     return row
 
 
