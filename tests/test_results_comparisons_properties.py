@@ -348,20 +348,23 @@ def test_probabilities_are_required_of_finished_runs_only(tmp_path):
 
 
 def test_one_class_resamples_of_a_small_split_are_counted(tmp_path):
-    """Four test patients, one of them positive: many patient resamples miss the positive (their
-    AUC is undefined); the share is counted independently, resample by resample."""
-    manifest = write_manifest(tmp_path, "rsna", n_patients=8, seed=2)
+    """Two test patients, one positive and one negative: a patient resample misses either class
+    about half the time (their AUC is undefined); the share is counted independently, resample
+    by resample, and both kinds of one-class resample occur."""
+    manifest = write_manifest(tmp_path, "rsna", n_patients=4, seed=2)
     frame = pd.read_csv(manifest, dtype={"patient_id": str})
-    test_patients = sorted(frame.loc[frame["split"] == "test", "patient_id"].unique())
-    frame.loc[frame["split"] == "test", "label"] = (
-        frame.loc[frame["split"] == "test", "patient_id"] == test_patients[0]).astype(int)
+    is_test = frame["split"] == "test"
+    test_patients = sorted(frame.loc[is_test, "patient_id"].unique())
+    assert len(test_patients) == 2
+    frame.loc[is_test, "label"] = (frame.loc[is_test, "patient_id"] == test_patients[0]).astype(int)
     frame.to_csv(manifest, index=False)
     test = manifest_test_rows(manifest)
     paths = [write_run(tmp_path, "rsna", 1, "m", "baseline", 1, test)]
     split = load_test_split(manifest)
     scores = score_runs(_summary(paths), split, STUDY)
     counts = patient_counts(split.n_patients, STUDY.bootstrap, STUDY.bootstrap_seed)
-    one_class = sum(len({int(l) for l, p in zip(split.labels, split.patient_index) if w[p] > 0}) < 2
-                    for w in counts)
+    present = [{int(l) for l, p in zip(split.labels, split.patient_index) if w[p] > 0} for w in counts]
+    assert {0} in present and {1} in present
+    one_class = sum(len(classes) < 2 for classes in present)
     assert 0 < one_class < STUDY.bootstrap
     assert scores.undefined_share == pytest.approx(one_class / STUDY.bootstrap)

@@ -274,3 +274,23 @@ def test_a_patients_split_does_not_depend_on_the_row_order(grouped):
                                       groups=frame.site_id if grouped else None)
         return dict(zip(frame.patient_id, split))
     assert per_patient(df) == per_patient(shuffled)
+
+
+def test_two_sites_of_exactly_three_patients_each_reach_every_split():
+    """A site of exactly MIN_SITE_PATIENTS (3) patients is stratified on its own, not pooled
+    with other small sites: each of two such sites lands one patient in train, val and test.
+    Bug caught: `<=` for `<` in the pooling rule (the two sites pooled, so one of them can
+    miss a split: seen for 15 of 20 seeds)."""
+    rng = np.random.default_rng(5)
+    rows, p = [], 0
+    for site, n, share in (("big", 160, 0.2), ("mid", 45, 0.6), ("three_a", 3, 0.34), ("three_b", 3, 0.34)):
+        for _ in range(n):
+            positive = rng.random() < share
+            rows += [{"patient_id": f"P{p:04d}", "site_id": site, "label": int(positive)}] * int(rng.integers(1, 5))
+            p += 1
+    df = pd.DataFrame(rows)
+    for seed in range(5):
+        df["split"] = assign_patient_splits(df.patient_id, df.label, FRACTIONS, seed=seed, groups=df.site_id)
+        per_patient = _per_patient(df)
+        for site in ("three_a", "three_b"):
+            assert set(per_patient[per_patient.site == site].split) == {"train", "val", "test"}, (seed, site)

@@ -410,3 +410,16 @@ def test_a_resumed_run_reports_peak_memory_and_host_load_over_all_its_sessions(t
     assert metrics["sessions"] == 2 and metrics["epochs_run"] == 3
     assert metrics["peak_memory_gb"] == 2.0
     assert metrics["host_load"]["cpu_other_share"] == pytest.approx(5.0 / 30.0)
+
+
+def test_a_one_image_test_split_reports_that_image_latency(tmp_path):
+    """Bug caught: the latency per image divided by more images than were scored."""
+    manifest, images = make_fake_dataset(tmp_path / "d", n=40, size=12)
+    frame = pd.read_csv(manifest)
+    test_rows = frame.index[frame["split"] == "test"]
+    frame.loc[test_rows[1:], "split"] = "val"
+    frame.to_csv(manifest, index=False)
+    metrics = train_run(make_spec(tmp_path, (manifest, images), "baseline", epochs=1))
+    inference = metrics["inference"]
+    assert inference["n_images"] == 1
+    assert inference["latency_ms_per_image"] == pytest.approx(1000 * inference["time_s"])
