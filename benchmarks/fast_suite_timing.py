@@ -19,8 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 GOAL_S = 90.0
 VARIANTS = {
-    "plain": [sys.executable, "-m", "pytest", "-m", "not slow", "-q", "-p", "no:cacheprovider"],
-    "-n 2": [sys.executable, "-m", "pytest", "-m", "not slow", "-q", "-p", "no:cacheprovider",
+    "plain": [sys.executable, "-m", "pytest", "-m", "not slow", "-q", "-rf", "-p", "no:cacheprovider"],
+    "-n 2": [sys.executable, "-m", "pytest", "-m", "not slow", "-q", "-rf", "-p", "no:cacheprovider",
              "-n", "2", "--dist", "loadfile"],
 }
 
@@ -31,7 +31,9 @@ def run(command: list[str]) -> dict:
     wall = time.perf_counter() - start
     tail = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|deselected|errors?)", tail)}
-    return {"wall_s": round(wall, 1), "exit_code": done.returncode, "summary": tail, **counts}
+    failed = re.findall(r"^FAILED (\S+)", done.stdout, flags=re.M)
+    return {"wall_s": round(wall, 1), "exit_code": done.returncode, "summary": tail,
+            "failed_tests": failed, **counts}
 
 
 def main() -> int:
@@ -53,6 +55,9 @@ def main() -> int:
     for name, r in results.items():
         lines.append(f"| {name} | {r['wall_s']} | {r.get('passed', '?')} | {r.get('deselected', '?')} | "
                      f"{'met' if r['exit_code'] == 0 and r['wall_s'] <= GOAL_S else 'NOT met'} |")
+    for name, r in results.items():
+        if r["failed_tests"]:
+            lines.append(f"Failed in the {name} run: {', '.join(r['failed_tests'])}")
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0 if all(r["exit_code"] == 0 for r in results.values()) else 1
