@@ -268,7 +268,9 @@ def test_the_epochs_table_and_the_metrics_add_up(tmp_path, data, monkeypatch, ca
     for column in ("energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram",
                    "emissions_kg_co2eq"):
         assert metrics[column] == pytest.approx(epochs[column].sum(), rel=1e-9, abs=1e-18), column
-    assert epochs["cpu_other_share"].notna().all() and metrics["host_load"]["cpu_other_share"] is not None
+    # a window shorter than the kernel's CPU clock tick has no share (NaN); others lie in [0, 1]
+    shares = epochs["cpu_other_share"].dropna()
+    assert ((shares >= 0) & (shares <= 1)).all() and "cpu_other_share" in metrics["host_load"]
     assert all(metrics["state_bytes"][part] > 0 for part in ("params", "grads", "optimizer"))
     assert metrics["peak_memory_gb"] > 0
     inference = metrics["inference"]

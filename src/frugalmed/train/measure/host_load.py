@@ -109,7 +109,8 @@ class HostLoad:
 
     def end(self) -> float | None:
         """End of the window: add what other processes used during it; returns the window's
-        CPU share of other processes (None when /proc/stat cannot be read)."""
+        CPU share of other processes (None when /proc/stat cannot be read, or when the window was
+        shorter than one tick of its CPU clock)."""
         if self._gpu is not None:
             util, samples = self._gpu.pause()
             self.gpu_other_util_sum += util
