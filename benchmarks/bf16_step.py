@@ -26,7 +26,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CAP_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
-PRECISIONS = ("fp32", "bf16 autocast", "bf16 weights")
 
 
 def time_steps(model_name: str, steps: int) -> dict[str, float]:
@@ -76,10 +75,9 @@ def time_steps(model_name: str, steps: int) -> dict[str, float]:
 
 def measure(model_name: str, steps: int, capped: bool) -> dict[str, float]:
     """time_steps in a fresh process (the ISA cap is read when torch loads)."""
-    env = {**os.environ, **(CAP_AVX2 if capped else {})}
-    if not capped:
-        for key in CAP_AVX2:
-            env.pop(key, None)
+    env = {k: v for k, v in os.environ.items() if k not in CAP_AVX2}
+    if capped:
+        env.update(CAP_AVX2)
     out = subprocess.run([sys.executable, __file__, "--child", model_name, "--steps", str(steps)],
                          env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -141,18 +141,21 @@ def test_confounds_travel_with_every_comparison_and_rows_are_ordered(runs, tmp_p
     assert list(plain.columns[:4]) == ["dataset", "model", "scale", "setting"]
 
 
+def _classes_per_resample(split) -> list[set[int]]:
+    """The labels present in each of the study's patient resamples, counted here one resample
+    at a time (independently of score_runs' vectorised count)."""
+    counts = patient_counts(split.n_patients, STUDY.bootstrap, STUDY.bootstrap_seed)
+    return [{int(label) for label, patient in zip(split.labels, split.patient_index)
+             if weights[patient] > 0} for weights in counts]
+
+
 @pytest.mark.filterwarnings("ignore:Only one class is present")
 def test_the_bootstrap_reports_its_one_class_resamples_and_a_one_class_split(runs, tmp_path):
     """The share of patient resamples with one class only (their AUC is undefined), counted
     independently here resample by resample; a test split of one class is flagged."""
     summary, scores, manifest = runs
     split = load_test_split(manifest)
-    counts = patient_counts(split.n_patients, STUDY.bootstrap, STUDY.bootstrap_seed)
-    one_class = 0
-    for weights in counts:
-        present = {int(label) for label, patient in zip(split.labels, split.patient_index)
-                   if weights[patient] > 0}
-        one_class += len(present) < 2
+    one_class = sum(len(classes) < 2 for classes in _classes_per_resample(split))
     assert scores.undefined_share == pytest.approx(one_class / STUDY.bootstrap)
     assert scores.n_patients == split.n_patients and not scores.single_class
 
@@ -362,8 +365,7 @@ def test_one_class_resamples_of_a_small_split_are_counted(tmp_path):
     paths = [write_run(tmp_path, "rsna", 1, "m", "baseline", 1, test)]
     split = load_test_split(manifest)
     scores = score_runs(_summary(paths), split, STUDY)
-    counts = patient_counts(split.n_patients, STUDY.bootstrap, STUDY.bootstrap_seed)
-    present = [{int(l) for l, p in zip(split.labels, split.patient_index) if w[p] > 0} for w in counts]
+    present = _classes_per_resample(split)
     assert {0} in present and {1} in present
     one_class = sum(len(classes) < 2 for classes in present)
     assert 0 < one_class < STUDY.bootstrap

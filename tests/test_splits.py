@@ -60,10 +60,13 @@ def test_three_patients_fill_three_splits():
 # --- stratified by label x site (groups) ---
 
 
-def _sited_cohort(seed: int = 5) -> pd.DataFrame:
-    """Four sites of very different sizes and positive shares; 1-4 images per patient."""
+SITES = {"big": (160, 0.2), "mid": (45, 0.6), "small": (7, 0.5), "tiny": (3, 0.34)}
+
+
+def _sited_cohort(seed: int = 5, sites: dict[str, tuple[int, float]] = SITES) -> pd.DataFrame:
+    """Sites of very different sizes and positive shares (site -> (patients, positive share));
+    1-4 images per patient."""
     rng = np.random.default_rng(seed)
-    sites = {"big": (160, 0.2), "mid": (45, 0.6), "small": (7, 0.5), "tiny": (3, 0.34)}
     rows, p = [], 0
     for site, (n, share) in sites.items():
         for _ in range(n):
@@ -280,15 +283,9 @@ def test_two_sites_of_exactly_three_patients_each_reach_every_split():
     """A site of exactly MIN_SITE_PATIENTS (3) patients is stratified on its own, not pooled
     with other small sites: each of two such sites lands one patient in train, val and test.
     Bug caught: `<=` for `<` in the pooling rule (the two sites pooled, so one of them can
-    miss a split: seen for 15 of 20 seeds)."""
-    rng = np.random.default_rng(5)
-    rows, p = [], 0
-    for site, n, share in (("big", 160, 0.2), ("mid", 45, 0.6), ("three_a", 3, 0.34), ("three_b", 3, 0.34)):
-        for _ in range(n):
-            positive = rng.random() < share
-            rows += [{"patient_id": f"P{p:04d}", "site_id": site, "label": int(positive)}] * int(rng.integers(1, 5))
-            p += 1
-    df = pd.DataFrame(rows)
+    miss a split)."""
+    df = _sited_cohort(sites={"big": (160, 0.2), "mid": (45, 0.6), "three_a": (3, 0.34),
+                              "three_b": (3, 0.34)})
     for seed in range(5):
         df["split"] = assign_patient_splits(df.patient_id, df.label, FRACTIONS, seed=seed, groups=df.site_id)
         per_patient = _per_patient(df)

@@ -145,8 +145,7 @@ def test_bf16_weights_reach_the_model_as_bf16_inputs():
 
 
 def test_progress_message_reports_rate_and_eta(monkeypatch):
-    clock = iter([0.0, 10.0, 10.5, 30.0])
-    monkeypatch.setattr(loop.time, "perf_counter", lambda: next(clock))
+    _clock(monkeypatch, [0.0, 10.0, 10.5, 30.0])
     lines = []
     progress = Progress(every_s=5.0, label="epoch 2/9: ", log=lines.append)
     progress.start(total_steps=100, batch_size=8)     # t = 0

@@ -9,6 +9,7 @@ replaced by torch's Adam.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -286,9 +287,10 @@ def test_the_epochs_table_and_the_metrics_add_up(tmp_path, data, monkeypatch, ca
 def test_a_diverged_epoch_ends_the_run_and_is_never_the_best(tmp_path, data):
     """A NaN loss in epoch 2: the run stops there, flagged; epoch 1's weights are tested.
     Bug caught: training on after the NaN, or the diverged epoch selected as the best."""
-    def nan_in_epoch_2(step, loss, calls=[0]):
-        calls[0] += 1
-        return loss * float("nan") if calls[0] > 3 else loss
+    calls = itertools.count(1)
+
+    def nan_in_epoch_2(step, loss):  # 2 steps per epoch: the 4th call is epoch 2's last step
+        return loss * float("nan") if next(calls) > 3 else loss
     spec = make_spec(tmp_path, data, "baseline", epochs=4, patience=5)
     metrics = train_run(spec, run_module.Hooks(loss=nan_in_epoch_2))
     epochs = pd.read_csv(spec.epochs_path)
